@@ -1,0 +1,231 @@
+import type { Logger } from 'pino';
+import { SigpinError, toSigpinError } from '../errors.ts';
+import { parseLookupKey, pinnedImage, repositoryName, canonicalReference } from '../reference/index.ts';
+import type { ImageReference, LookupKey } from '../reference/index.ts';
+import type { MatchedPolicy, TrustPolicy, VerificationRequirements } from '../trust/index.ts';
+import { withDeadline } from './deadline.ts';
+import type { ProviderItem } from './protocol.ts';
+
+export type Route = 'resolve' | 'mutate' | 'verify';
+
+export interface RequestContext {
+  signal: AbortSignal;
+  namespace?: string;
+}
+
+/** What the lookup needs from the registry client. */
+export interface DigestSource {
+  assertAllowed(registry: string): void;
+  resolveDigest(
+    registry: string,
+    repository: string,
+    tagOrDigest: string,
+    ctx: RequestContext
+  ): Promise<{ digest: string }>;
+}
+
+export interface SignatureVerdict {
+  authority: string;
+  kind: 'key' | 'keyless';
+  identity?: { issuer: string; subject: string };
+  tlog?: { logIndex: string; integratedTime: string };
+}
+
+export interface VerificationResult {
+  signatures: SignatureVerdict[];
+  attestations?: Array<{ predicateType: string; authority: string }>;
+}
+
+/** What the lookup needs from the signature verifier. */
+export interface Verifier {
+  verify(i: {
+    registry: string;
+    repository: string;
+    digest: string;
+    requirements: VerificationRequirements;
+    ctx: RequestContext;
+  }): Promise<VerificationResult>;
+}
+
+/** What the lookup needs from the cache: one loader that owns TTLs, negative entries and singleflight. */
+export interface Loader {
+  load<T>(
+    key: string,
+    loader: () => Promise<T>,
+    policy: { ttlMs: number; staleMs?: number; negativeTtlMs?: number }
+  ): Promise<{ value: T; source: string }>;
+}
+
+export interface LookupTimings {
+  digestTtlMs: number;
+  digestStaleMs: number;
+  verdictTtlMs: number;
+  negativeTtlMs: number;
+  /** Bound for a shared registry load; each request still waits only until its own deadline. */
+  loadTimeoutMs: number;
+}
+
+export interface LookupEvents {
+  onLookup?(route: Route, result: 'ok' | 'error' | 'transient'): void;
+  onVerifySkipped?(): void;
+}
+
+export interface LookupServiceOptions {
+  registry: DigestSource;
+  loader: Loader;
+  trust: TrustPolicy;
+  verifier?: Verifier;
+  timings: LookupTimings;
+  /** Pull secrets differ per namespace, so digests resolved with them are cached per namespace. */
+  namespacedCredentials: boolean;
+  logger: Logger;
+  events?: LookupEvents;
+}
+
+/** The verdict value of the verify routes (DESIGN.md section 3). */
+export interface Verdict {
+  digest: string;
+  pinned: string;
+  policy: string;
+  mode: MatchedPolicy['mode'];
+  verified: boolean;
+  reason?: 'unchanged';
+  signatures?: SignatureVerdict[];
+  attestations?: Array<{ predicateType: string; authority: string }>;
+}
+
+export interface LookupOutcome {
+  items: ProviderItem[];
+  /** Set when some keys failed transiently; those keys are left out of `items`. */
+  systemError?: string;
+}
+
+type KeyResult = { $case: 'value'; value: unknown } | { $case: 'error'; error: SigpinError };
+
+export class LookupService {
+  readonly #o: LookupServiceOptions;
+
+  constructor(options: LookupServiceOptions) {
+    this.#o = options;
+  }
+
+  /** Answers one batch: keys run concurrently; definitive failures become item errors, transient ones a systemError. */
+  async lookup(route: Route, keys: readonly string[], signal: AbortSignal): Promise<LookupOutcome> {
+    const results = await Promise.all(keys.map((key) => this.#lookupKey(route, key, signal)));
+    const items: ProviderItem[] = [];
+    const transient: SigpinError[] = [];
+    results.forEach((result, i) => {
+      const key = keys[i] as string;
+      if (result.$case === 'value') {
+        items.push({ key, value: result.value });
+        this.#o.events?.onLookup?.(route, 'ok');
+      } else if (result.error.transient) {
+        transient.push(result.error);
+        this.#o.events?.onLookup?.(route, 'transient');
+      } else {
+        items.push({ key, error: result.error.toWire() });
+        this.#o.events?.onLookup?.(route, 'error');
+      }
+    });
+    if (transient.length === 0) return { items };
+    const first = transient[0] as SigpinError;
+    const code = first.code === 'INTERNAL' ? 'INTERNAL' : 'REGISTRY_UNAVAILABLE';
+    const more = transient.length > 1 ? ` (${transient.length} keys left out)` : ' (1 key left out)';
+    return { items, systemError: `${code}: ${first.message}${more}` };
+  }
+
+  async #lookupKey(route: Route, key: string, signal: AbortSignal): Promise<KeyResult> {
+    try {
+      const parsed = parseLookupKey(key);
+      const ctx: RequestContext = parsed.namespace ? { signal, namespace: parsed.namespace } : { signal };
+      const value =
+        route === 'resolve'
+          ? await this.#resolve(parsed.image, ctx)
+          : route === 'mutate'
+            ? await this.#mutate(parsed.image, ctx)
+            : await this.#verify(parsed, ctx);
+      return { $case: 'value', value };
+    } catch (err) {
+      const error = toSigpinError(err);
+      if (error.code === 'INTERNAL') this.#o.logger.error({ err, route }, 'lookup failed unexpectedly');
+      return { $case: 'error', error };
+    }
+  }
+
+  async #resolve(image: ImageReference, ctx: RequestContext): Promise<string> {
+    this.#o.registry.assertAllowed(image.registry);
+    if (image.digest) return image.digest;
+    const namespace = this.#o.namespacedCredentials && ctx.namespace ? `${ctx.namespace}/` : '';
+    const { timings } = this.#o;
+    const { value } = await withDeadline(
+      this.#o.loader.load(
+        `d:${namespace}${canonicalReference(image)}`,
+        async () => {
+          // The shared load gets its own deadline: it may outlive the request that started it.
+          const own: RequestContext = { ...ctx, signal: AbortSignal.timeout(timings.loadTimeoutMs) };
+          const { digest } = await this.#o.registry.resolveDigest(
+            image.registry,
+            image.repository,
+            image.tag ?? 'latest',
+            own
+          );
+          return digest;
+        },
+        { ttlMs: timings.digestTtlMs, staleMs: timings.digestStaleMs, negativeTtlMs: timings.negativeTtlMs }
+      ),
+      ctx.signal
+    );
+    return value;
+  }
+
+  #policyFor(image: ImageReference): MatchedPolicy {
+    const name = repositoryName(image);
+    const policy = this.#o.trust.match(name);
+    if (!policy) throw new SigpinError('NO_POLICY', `no trust policy matches ${name}`);
+    return policy;
+  }
+
+  async #mutate(image: ImageReference, ctx: RequestContext): Promise<string> {
+    this.#o.registry.assertAllowed(image.registry);
+    const policy = this.#policyFor(image);
+    // Already pinned, or the policy forbids rewriting: the answer is the text itself (f(f(x)) == f(x)).
+    if (image.digest || policy.mode === 'validate-only') return image.original;
+    return pinnedImage(image, await this.#resolve(image, ctx));
+  }
+
+  async #verify(key: LookupKey, ctx: RequestContext): Promise<Verdict> {
+    const { image, old } = key;
+    this.#o.registry.assertAllowed(image.registry);
+    const policy = this.#policyFor(image);
+    const digest = await this.#resolve(image, ctx);
+    const base = { digest, pinned: pinnedImage(image, digest), policy: policy.name, mode: policy.mode };
+    if (!policy.verify) return { ...base, verified: false };
+    // UPDATE skip (DESIGN.md 1.3): the old object ran this very digest from this very repository.
+    if (old?.digest === digest && repositoryName(old) === repositoryName(image)) {
+      this.#o.events?.onVerifySkipped?.();
+      return { ...base, verified: true, reason: 'unchanged' };
+    }
+    const verifier = this.#o.verifier;
+    if (!verifier) throw new SigpinError('UNTRUSTED', 'signature verification is not configured');
+    const { timings } = this.#o;
+    const { value } = await withDeadline(
+      this.#o.loader.load(
+        // Content-addressed and policy-bound, never by tag (GHSA-2r43-6962-xcw5).
+        `v:${repositoryName(image)}@${digest}:${policy.name}:${policy.fingerprint}`,
+        () =>
+          verifier.verify({
+            registry: image.registry,
+            repository: image.repository,
+            digest,
+            requirements: policy.requirements,
+            ctx: { ...ctx, signal: AbortSignal.timeout(timings.loadTimeoutMs) },
+          }),
+        { ttlMs: timings.verdictTtlMs, negativeTtlMs: timings.negativeTtlMs }
+      ),
+      ctx.signal
+    );
+    const verdict: Verdict = { ...base, verified: true, signatures: value.signatures };
+    if (value.attestations && value.attestations.length > 0) verdict.attestations = value.attestations;
+    return verdict;
+  }
+}
