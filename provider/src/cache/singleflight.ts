@@ -33,7 +33,7 @@ export class Singleflight {
    * `signal` aborts this caller's wait (rejecting with the signal's reason) without affecting other waiters.
    */
   do<T>(key: string, work: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
-    signal?.throwIfAborted();
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
     let flight = this.#flights.get(key);
     if (flight === undefined) flight = this.#start(key, work);
     // The flight for a key runs one function; a caller joining it gets that function's result type.
