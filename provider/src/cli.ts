@@ -1,0 +1,62 @@
+import { ConfigError } from './config/index.ts';
+import { configCheckCommand } from './commands/config-check.ts';
+import { lookupCommand } from './commands/lookup.ts';
+import { serveCommand } from './commands/serve.ts';
+
+const USAGE = `usage: sigpin <command> [options]
+
+commands:
+  serve [--config FILE] [--port N] [--host H] [--state-dir DIR]
+                                  run the provider (no config: embedded defaults and a development certificate)
+  resolve REF... [--config FILE]  print {key, digest, pinned} per reference
+  verify REF... [--config FILE]   print the verdict or {key, error} per reference; exit 0 trusted, 1 untrusted,
+                                  2 usage or config error, 3 transient failure
+  verify-bundle ...               sigstore-conformance CLI protocol
+  config check FILE               validate a config file and print every problem with its path
+`;
+
+type Command = (argv: string[]) => Promise<number>;
+
+const COMMANDS: Record<string, Command> = {
+  serve: serveCommand,
+  resolve: (argv) => lookupCommand('resolve', argv),
+  verify: (argv) => lookupCommand('verify', argv),
+  config: async (argv) => {
+    if (argv[0] === 'check') return configCheckCommand(argv.slice(1));
+    process.stderr.write('usage: sigpin config check FILE\n');
+    return 2;
+  },
+};
+
+/** Registers a command from another module (keeps this dispatcher free of their imports' cost). */
+export function registerCommand(name: string, command: Command): void {
+  COMMANDS[name] = command;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(USAGE);
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`sigpin: unknown command "${name}"\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await command(rest);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      for (const p of err.problems)
+        process.stderr.write(`sigpin: config ${p.path || '(document)'}: ${p.message}\n`);
+      return 2;
+    }
+    if (err instanceof TypeError && 'code' in err && String(err.code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`sigpin ${name}: ${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`sigpin ${name}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
