@@ -2,7 +2,6 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { CachedLoader, TieredCache } from './cache/index.ts';
 import { resolveConfigPath, type Config, type LoadedConfig } from './config/index.ts';
-import { createPullSecretLookup } from './kube/index.ts';
 import { LookupService, type Verifier } from './lookup/index.ts';
 import { RegistryClient } from './registry/index.ts';
 import { Metrics } from './server/metrics.ts';
@@ -54,8 +53,9 @@ export async function createRuntime(
     onEvent: metrics.onCacheEvent,
   });
   const loader = new CachedLoader({ cache, logger: logger.child({ component: 'cache' }) });
+  // @kubernetes/client-node is loaded only when used: it is large and most installs outside a cluster skip it.
   const pullSecrets = config.kubernetes.enabled
-    ? createPullSecretLookup({
+    ? (await import('./kube/index.ts')).createPullSecretLookup({
         ...(config.kubernetes.kubeconfig
           ? { kubeconfigFile: resolveConfigPath(loaded, config.kubernetes.kubeconfig) }
           : {}),
@@ -89,7 +89,7 @@ export async function createRuntime(
   const trust = compileTrustPolicy({
     policies: config.policies,
     authorities: config.authorities,
-    ...(verifier ? { trustMaterialFingerprint: (name: string) => verifier.fingerprint(name) } : {}),
+    ...(verifier ? { trustMaterialFingerprint: () => verifier.fingerprint() } : {}),
   });
   const lookup = new LookupService({
     registry,
