@@ -289,7 +289,7 @@ async function readBounded(
   const declared = headerValue(res.headers, 'content-length');
   const expected = declared === undefined ? undefined : Number(declared);
   if (expected !== undefined && expected > maxBytes) {
-    res.body.destroy();
+    discard(res.body);
     throw final(
       new SigpinError('REGISTRY_UNAVAILABLE', `response from ${url.host} too large (${expected} bytes)`)
     );
@@ -300,7 +300,7 @@ async function readBounded(
     const buf = chunk as Buffer;
     total += buf.length;
     if (total > maxBytes) {
-      res.body.destroy();
+      discard(res.body);
       throw final(
         new SigpinError('REGISTRY_UNAVAILABLE', `response from ${url.host} exceeds ${maxBytes} bytes`)
       );
@@ -314,4 +314,10 @@ async function readBounded(
     );
   }
   return Buffer.concat(chunks, total);
+}
+
+/** Abandons a body we will not read; undici reports the abort as a stream error, which nobody needs to see. */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
 }
