@@ -1,7 +1,4 @@
 import { ConfigError } from './config/index.ts';
-import { configCheckCommand } from './commands/config-check.ts';
-import { lookupCommand } from './commands/lookup.ts';
-import { serveCommand } from './commands/serve.ts';
 
 const USAGE = `usage: sigpin <command> [options]
 
@@ -18,20 +15,18 @@ commands:
 type Command = (argv: string[]) => Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
-  serve: serveCommand,
-  resolve: (argv) => lookupCommand('resolve', argv),
-  verify: (argv) => lookupCommand('verify', argv),
+  // Commands load their modules on first use, so a quick command does not pay for the server's dependencies.
+  serve: async (argv) => (await import('./commands/serve.ts')).serveCommand(argv),
+  resolve: async (argv) => (await import('./commands/lookup.ts')).lookupCommand('resolve', argv),
+  verify: async (argv) => (await import('./commands/lookup.ts')).lookupCommand('verify', argv),
+  'verify-bundle': async (argv) => (await import('./commands/verify-bundle.ts')).verifyBundleCommand(argv),
   config: async (argv) => {
-    if (argv[0] === 'check') return configCheckCommand(argv.slice(1));
+    if (argv[0] === 'check')
+      return (await import('./commands/config-check.ts')).configCheckCommand(argv.slice(1));
     process.stderr.write('usage: sigpin config check FILE\n');
     return 2;
   },
 };
-
-/** Registers a command from another module (keeps this dispatcher free of their imports' cost). */
-export function registerCommand(name: string, command: Command): void {
-  COMMANDS[name] = command;
-}
 
 export async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
