@@ -29,6 +29,7 @@ describe('two providers sharing one real Redis', { skip }, () => {
     },
     cache: { url: redis.url, hmacKeyFile: 'hmac.key', required: true },
     policies: [{ name: 'local', images: ['**'], verify: false }],
+    log: { level: 'trace' },
   });
 
   before(async () => {
@@ -58,6 +59,16 @@ describe('two providers sharing one real Redis', { skip }, () => {
     assert.equal(registry.tokenServer?.requests().length ?? 0, tokensBefore, 'no token request either');
     assert.equal(await second.metric('sigpin_registry_requests_total'), 0);
     assert.equal(await second.metric('sigpin_cache_events_total', { layer: 'l2', result: 'hit' }), 1);
+  });
+
+  test('logs at trace level hold no password, Basic credential or bearer token', async () => {
+    const [first] = providers as [TestProvider];
+    const logs = first.logs();
+    assert.match(logs, /"component":"registry"/, 'the registry client did log');
+    const basic = Buffer.from(`${registry.username}:${registry.password}`).toString('base64');
+    for (const secret of [registry.password as string, basic, 'Bearer ey']) {
+      assert.equal(logs.includes(secret), false, `logs contain ${secret.slice(0, 12)}…`);
+    }
   });
 
   test('Redis down: lookups still answer (from memory or the registry), readiness reports it, then recovers', async () => {
