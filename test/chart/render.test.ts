@@ -1,0 +1,297 @@
+/**
+ * charts/sigpin: helm lint and helm template for every values profile, kubeconform -strict on every rendered object
+ * (Kubernetes schemas and the CRD schemas of Gatekeeper, Kyverno, cert-manager and prometheus-operator, made offline
+ * by scripts/setup-helm.sh), and the properties the issue asks for asserted on the rendered objects.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
+import { parseConfig } from '../../provider/src/config/index.ts';
+import {
+  CHART,
+  KUBE_VERSION,
+  NAMESPACE,
+  find,
+  helm,
+  renderChart,
+  requireChartTools,
+  validateRendered,
+  type KubeObject,
+} from './tools.ts';
+
+const skip = requireChartTools();
+
+/** Profiles: the issue's list (Gatekeeper, Kyverno ClusterPolicy, Kyverno CEL, Redis on/off, cert-manager on/off,
+ * validate-only, podsOnly) plus the TLS and RBAC variants. */
+export const PROFILES: Record<string, Record<string, unknown>> = {
+  'gatekeeper (defaults)': {},
+  'gatekeeper validate-only': { mode: 'validate-only' },
+  'gatekeeper podsOnly, CREATE-only pinning': { podsOnly: true, gatekeeper: { mutateOnCreateOnly: true } },
+  'kyverno clusterpolicy with TokenReview auth and pull secrets': {
+    engine: 'kyverno',
+    kyverno: { generation: 'clusterpolicy', auth: { enabled: true } },
+    pullSecrets: { enabled: true },
+  },
+  'kyverno clusterpolicy podsOnly validate-only': {
+    engine: 'kyverno',
+    podsOnly: true,
+    mode: 'validate-only',
+  },
+  'kyverno cel': { engine: 'kyverno', kyverno: { generation: 'cel' } },
+  'kyverno cel podsOnly': { engine: 'kyverno', kyverno: { generation: 'cel' }, podsOnly: true },
+  'redis bundled with TLS, ServiceMonitor, HPA': {
+    redis: { enabled: true, tls: { enabled: true }, required: true },
+    serviceMonitor: { enabled: true },
+    autoscaling: { enabled: true },
+  },
+  'redis external URL': { redis: { externalURL: 'rediss://:secret@redis.example.internal:6380' } },
+  'cert-manager with the chart CA': { tls: { source: 'cert-manager' } },
+  'cert-manager with a ClusterIssuer': {
+    tls: { source: 'cert-manager', certManager: { issuerRef: { kind: 'ClusterIssuer', name: 'corp-ca' } } },
+    caBundleFromTest: true,
+  },
+  'existing TLS Secret': { tls: { source: 'existing', existingSecret: 'my-tls' }, caBundleFromTest: true },
+  'pull secrets in listed namespaces, key from a Secret, no NetworkPolicy, no PDB': {
+    pullSecrets: { enabled: true, namespaces: ['team-a', 'team-b'] },
+    networkPolicy: { enabled: false },
+    podDisruptionBudget: { enabled: false },
+    config: {
+      registries: {
+        allow: ['ghcr.io', 'registry.example.com:5000'],
+        insecure: ['registry.example.com:5000'],
+      },
+      authorities: [
+        {
+          name: 'release',
+          key: { secretRef: { namespace: 'sigpin-keys', name: 'cosign-pub', key: 'cosign.pub' } },
+        },
+        {
+          name: 'ci',
+          keyless: {
+            trustedRoot: '/etc/sigpin/trust/trusted_root.json',
+            identities: [
+              {
+                issuer: 'https://token.actions.githubusercontent.com',
+                subjectRegExp: '^https://github.com/acme/',
+              },
+            ],
+          },
+        },
+      ],
+      policies: [
+        { name: 'acme', images: ['ghcr.io/acme/**'], authorities: ['release', 'ci'] },
+        { name: 'rest', images: ['**'], verify: false, mode: 'validate-only' },
+      ],
+      trustFiles: {
+        'trusted_root.json': '{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}',
+      },
+    },
+    installPolicies: false,
+  },
+  'installPolicies off, external engine namespaces': {
+    installPolicies: false,
+    gatekeeper: { namespace: 'opa' },
+    excludedNamespaces: ['kube-system', 'monitoring'],
+  },
+};
+
+/** A CA PEM for the profiles that bring their own CA (any valid certificate will do for rendering). */
+let testCA = '';
+async function caPem(): Promise<string> {
+  if (!testCA) {
+    const { createCertificateAuthority } = await import('../../provider/src/server/certificates.ts');
+    testCA = (await createCertificateAuthority('sigpin chart test CA')).certPem;
+  }
+  return testCA;
+}
+
+async function valuesOf(profile: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const { caBundleFromTest, ...values } = profile;
+  if (!caBundleFromTest) return values;
+  const tls = (values.tls ?? {}) as Record<string, unknown>;
+  return { ...values, tls: { ...tls, caBundle: await caPem() } };
+}
+
+function podSpec(deploy: KubeObject): {
+  securityContext: Record<string, unknown>;
+  containers: Record<string, unknown>[];
+  volumes: Record<string, unknown>[];
+  topologySpreadConstraints?: unknown[];
+  automountServiceAccountToken?: boolean;
+} {
+  return (deploy.spec as { template: { spec: ReturnType<typeof podSpec> } }).template.spec;
+}
+
+function configOf(objects: KubeObject[]): Record<string, unknown> {
+  const secret = find(objects, 'Secret', 'sigpin-config') as KubeObject & {
+    stringData: Record<string, string>;
+  };
+  return parseYaml(secret.stringData['config.yaml'] ?? '') as Record<string, unknown>;
+}
+
+function caOf(objects: KubeObject[]): string {
+  const cm = find(objects, 'ConfigMap', 'sigpin-ca') as KubeObject & { data: Record<string, string> };
+  return cm.data['ca.crt'] ?? '';
+}
+
+/** Every string in a document, with its path, for "which strings hold a CA / a URL" assertions. */
+function strings(node: unknown, at = ''): { path: string; value: string }[] {
+  if (typeof node === 'string') return [{ path: at, value: node }];
+  if (Array.isArray(node)) return node.flatMap((n, i) => strings(n, `${at}[${i}]`));
+  if (typeof node === 'object' && node !== null) {
+    return Object.entries(node).flatMap(([k, v]) => strings(v, at ? `${at}.${k}` : k));
+  }
+  return [];
+}
+
+describe('chart: helm lint', skip, () => {
+  test('helm lint --strict passes with the default values and with the Kyverno values', () => {
+    for (const values of [{}, { engine: 'kyverno' }, { engine: 'kyverno', kyverno: { generation: 'cel' } }]) {
+      const r = helm(['lint', '--strict', CHART, '--namespace', NAMESPACE, ...KUBE_VERSION], values);
+      assert.equal(r.status, 0, `helm lint ${JSON.stringify(values)}:\n${r.stdout}${r.stderr}`);
+      assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    }
+  });
+});
+
+for (const [name, profile] of Object.entries(PROFILES)) {
+  describe(`chart profile: ${name}`, skip, () => {
+    let rendered: { text: string; objects: KubeObject[] } | undefined;
+    const render = async (): Promise<{ text: string; objects: KubeObject[] }> =>
+      (rendered ??= renderChart(await valuesOf(profile)));
+
+    test('helm lint passes and every rendered object validates with kubeconform -strict', async () => {
+      const lint = helm(
+        ['lint', '--strict', CHART, '--namespace', NAMESPACE, ...KUBE_VERSION],
+        await valuesOf(profile)
+      );
+      assert.equal(lint.status, 0, `${lint.stdout}${lint.stderr}`);
+      const { text, objects } = await render();
+      assert.ok(objects.length >= 8, `only ${objects.length} objects rendered`);
+      const result = validateRendered(text, objects);
+      assert.ok(result.ok, `kubeconform:\n${result.problems.join('\n')}\n${JSON.stringify(result.summary)}`);
+      assert.equal(result.summary.valid, objects.length);
+    });
+
+    test('the Deployment is hardened: non-root, read-only root FS, no escalation, no capabilities, seccomp', async () => {
+      const { objects } = await render();
+      const spec = podSpec(find(objects, 'Deployment', 'sigpin'));
+      assert.equal(spec.securityContext.runAsNonRoot, true);
+      assert.deepEqual(spec.securityContext.seccompProfile, { type: 'RuntimeDefault' });
+      const [container] = spec.containers;
+      assert.ok(container);
+      const sc = container.securityContext as Record<string, unknown>;
+      assert.equal(sc.runAsNonRoot, true);
+      assert.equal(sc.readOnlyRootFilesystem, true);
+      assert.equal(sc.allowPrivilegeEscalation, false);
+      assert.equal(sc.privileged, false);
+      assert.deepEqual(sc.capabilities, { drop: ['ALL'] });
+      assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' });
+      const resources = container.resources as { requests?: object; limits?: { memory?: string } };
+      assert.ok(resources.requests && resources.limits?.memory, 'requests and a memory limit');
+      assert.deepEqual((container.livenessProbe as { httpGet: unknown }).httpGet, {
+        path: '/healthz',
+        port: 'https',
+        scheme: 'HTTPS',
+      });
+      assert.deepEqual((container.readinessProbe as { httpGet: unknown }).httpGet, {
+        path: '/readyz',
+        port: 'https',
+        scheme: 'HTTPS',
+      });
+      assert.deepEqual(container.args, ['serve', '--config', '/etc/sigpin/config.yaml']);
+      assert.ok((spec.topologySpreadConstraints ?? []).length >= 1, 'topology spread');
+      // only the public ca.crt of Gatekeeper's Secret is mounted, never its keys
+      const gkVolume = spec.volumes.find((v) => v.name === 'gatekeeper-ca') as
+        { secret: { items: { key: string }[] } } | undefined;
+      if (gkVolume)
+        assert.deepEqual(
+          gkVolume.secret.items.map((i) => i.key),
+          ['ca.crt']
+        );
+      // every other workload in the chart (the bundled Redis) is hardened the same way
+      for (const deploy of objects.filter((o) => o.kind === 'Deployment')) {
+        const s = podSpec(deploy);
+        assert.equal(s.securityContext.runAsNonRoot, true, deploy.metadata.name);
+        for (const c of s.containers) {
+          const csc = c.securityContext as Record<string, unknown>;
+          assert.equal(csc.readOnlyRootFilesystem, true, `${deploy.metadata.name} read-only root`);
+          assert.equal(csc.allowPrivilegeEscalation, false, `${deploy.metadata.name} escalation`);
+          assert.deepEqual(csc.capabilities, { drop: ['ALL'] });
+        }
+      }
+    });
+
+    test('the rendered config file is accepted by the provider config schema', async () => {
+      const { objects } = await render();
+      if (!objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'sigpin-config')) {
+        assert.fail('no config Secret rendered');
+      }
+      const config = parseConfig(configOf(objects), 'rendered config');
+      assert.equal(config.server.tls.certFile, '/etc/sigpin/tls/tls.crt');
+      assert.equal(config.cache.hmacKeyFile, '/etc/sigpin/cache/hmac-key');
+      const values = profile as { engine?: string; redis?: { enabled?: boolean; externalURL?: string } };
+      if (values.redis?.externalURL) assert.equal(config.cache.url, values.redis.externalURL);
+      else if (values.redis?.enabled)
+        assert.match(config.cache.url, /^rediss:\/\/:[A-Za-z0-9]{48}@sigpin-redis\./);
+      else assert.equal(config.cache.url, 'memory://');
+      if ((values.engine ?? 'gatekeeper') === 'gatekeeper') {
+        assert.equal(config.server.tls.clientCAFile, '/etc/sigpin/gatekeeper-ca/ca.crt');
+      } else {
+        assert.equal(config.server.tls.clientCAFile, undefined);
+      }
+    });
+
+    test('policy objects trust the one CA of the serving certificate and call this release', async () => {
+      const { objects } = await render();
+      const ca = caOf(objects).trim();
+      assert.match(ca, /^-----BEGIN CERTIFICATE-----/);
+      const caCert = new X509Certificate(ca);
+      assert.ok(caCert.ca, 'the CA ConfigMap holds a CA certificate');
+      const tlsSecret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === 'sigpin-tls') as
+        (KubeObject & { data: Record<string, string> }) | undefined;
+      if (tlsSecret) {
+        const leaf = new X509Certificate(Buffer.from(tlsSecret.data['tls.crt'] ?? '', 'base64'));
+        assert.ok(leaf.verify(caCert.publicKey), 'serving certificate signed by the CA in the policies');
+        assert.ok(leaf.checkHost('sigpin.sigpin-system.svc'), `SANs: ${leaf.subjectAltName}`);
+        assert.equal(
+          Buffer.from(tlsSecret.data['ca.crt'] ?? '', 'base64')
+            .toString()
+            .trim(),
+          ca
+        );
+      }
+      const policyKinds = new Set(['Provider', 'ClusterPolicy', 'MutatingPolicy', 'ValidatingPolicy']);
+      const policies = objects.filter((o) => policyKinds.has(o.kind));
+      if ((profile as { installPolicies?: boolean }).installPolicies === false) {
+        assert.deepEqual(policies, []);
+        return;
+      }
+      assert.ok(policies.length >= 1, 'policy objects rendered');
+      for (const policy of policies) {
+        const all = strings(policy);
+        const leftovers = all.filter((s) =>
+          /REPLACE|sigpin-system\.svc:8443\/(?!gatekeeper|kyverno)/.test(s.value)
+        );
+        assert.deepEqual(leftovers, [], `${policy.kind} ${policy.metadata.name}: placeholders left`);
+        const urls = all.filter((s) => /https:\/\/[^\s"']+\.svc/.test(s.value));
+        assert.ok(urls.length > 0, `${policy.kind} ${policy.metadata.name} names sigpin's URL`);
+        for (const u of urls) assert.match(u.value, /https:\/\/sigpin\.sigpin-system\.svc:8443\//, u.path);
+        if (policy.kind === 'Provider') {
+          const spec = policy.spec as { caBundle: string; timeout: number; url: string };
+          assert.equal(
+            Buffer.from(spec.caBundle, 'base64').toString().trim(),
+            ca,
+            'Provider caBundle: base64 PEM'
+          );
+          assert.ok(spec.timeout >= 1);
+        } else {
+          const bundles = all.filter((s) => s.value.includes('-----BEGIN CERTIFICATE-----'));
+          assert.ok(bundles.length > 0, `${policy.kind} ${policy.metadata.name} carries the CA`);
+          for (const b of bundles) assert.ok(b.value.includes(ca), `${b.path}: raw PEM of the chart's CA`);
+        }
+      }
+    });
+  });
+}
