@@ -26,7 +26,10 @@ const skip = requireChartTools();
  * validate-only, podsOnly) plus the TLS and RBAC variants. */
 export const PROFILES: Record<string, Record<string, unknown>> = {
   'gatekeeper (defaults)': {},
-  'gatekeeper validate-only': { mode: 'validate-only' },
+  'gatekeeper validate-only, verify timeout 7 s': {
+    mode: 'validate-only',
+    gatekeeper: { timeouts: { verify: 7 } },
+  },
   'gatekeeper podsOnly, CREATE-only pinning': { podsOnly: true, gatekeeper: { mutateOnCreateOnly: true } },
   'kyverno clusterpolicy with TokenReview auth and pull secrets': {
     engine: 'kyverno',
@@ -264,6 +267,20 @@ for (const [name, profile] of Object.entries(PROFILES)) {
       }
       const policyKinds = new Set(['Provider', 'ClusterPolicy', 'MutatingPolicy', 'ValidatingPolicy']);
       const policies = objects.filter((o) => policyKinds.has(o.kind));
+      const mode = (profile as { mode?: string }).mode ?? 'mutate';
+      const mutating = policies.filter(
+        (p) => /mutate/.test(JSON.stringify(p)) && p.kind !== 'ValidatingPolicy'
+      );
+      if (mode === 'validate-only')
+        assert.deepEqual(
+          mutating.map((p) => p.metadata.name),
+          [],
+          'nothing pins'
+        );
+      assert.equal(
+        objects.some((o) => o.kind === 'Assign'),
+        mode === 'mutate' && policies.some((p) => p.kind === 'Provider')
+      );
       if ((profile as { installPolicies?: boolean }).installPolicies === false) {
         assert.deepEqual(policies, []);
         return;
@@ -286,6 +303,11 @@ for (const [name, profile] of Object.entries(PROFILES)) {
             'Provider caBundle: base64 PEM'
           );
           assert.ok(spec.timeout >= 1);
+          const route = /\/gatekeeper\/v1\/(\w+)$/.exec(spec.url)?.[1] ?? '';
+          const timeouts = (profile as { gatekeeper?: { timeouts?: Record<string, number> } }).gatekeeper
+            ?.timeouts;
+          if (timeouts?.[route] !== undefined)
+            assert.equal(spec.timeout, timeouts[route], `${route} timeout`);
         } else {
           const bundles = all.filter((s) => s.value.includes('-----BEGIN CERTIFICATE-----'));
           assert.ok(bundles.length > 0, `${policy.kind} ${policy.metadata.name} carries the CA`);
