@@ -143,10 +143,20 @@ const authoritySchema = z
       .strict()
       .optional(),
     tlog: z.enum(['optional', 'required']).default('optional'),
+    /** Key authorities: a trusted_root.json whose transparency logs check Rekor SETs / inclusion proofs. */
+    trustedRoot: nonEmpty.optional(),
   })
   .strict()
   .refine((a) => (a.key === undefined) !== (a.keyless === undefined), {
     message: 'exactly one of key or keyless',
+  })
+  .refine((a) => a.keyless === undefined || a.trustedRoot === undefined, {
+    message: 'keyless authorities name their trusted root in keyless.trustedRoot',
+    path: ['trustedRoot'],
+  })
+  .refine((a) => a.key === undefined || a.tlog !== 'required' || a.trustedRoot !== undefined, {
+    message: 'tlog: required needs trustedRoot (the transparency logs to trust)',
+    path: ['trustedRoot'],
   });
 
 const attestationRequirementSchema = z

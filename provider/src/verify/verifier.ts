@@ -1,0 +1,75 @@
+/**
+ * The image verifier: discovery (I/O, on the event loop) then pure per-candidate checks (here, or in the worker
+ * pool for big batches), then the verdict. Built once per config; trust material is parsed once.
+ */
+import { SigpinError } from '../errors.ts';
+import {
+  compileAuthority,
+  fingerprintMaterials,
+  loadAuthorityMaterial,
+  type AuthorityMaterial,
+  type TrustedAuthority,
+} from './authorities.ts';
+import { verifyCandidate } from './candidate.ts';
+import { decide, selectorFor } from './decide.ts';
+import { DEFAULT_DISCOVERY_LIMITS, discoverCandidates } from './discovery.ts';
+import { VerifierPool } from './pool.ts';
+import type { ImageVerifier, ImageVerifierOptions } from './types.ts';
+
+const DEFAULT_WORKER_MIN_BATCH = 8;
+
+export async function createImageVerifier(o: ImageVerifierOptions): Promise<ImageVerifier> {
+  const materials: AuthorityMaterial[] = [];
+  for (const config of o.authorities) materials.push(await loadAuthorityMaterial(config, o));
+  const byName = new Map<string, TrustedAuthority>(materials.map((m) => [m.name, compileAuthority(m)]));
+  const fingerprint = fingerprintMaterials(materials);
+  const pool = o.workers && o.workers > 0 ? new VerifierPool(o.workers, materials) : undefined;
+  const minBatch = o.workerMinBatch ?? DEFAULT_WORKER_MIN_BATCH;
+  const log = o.logger.child({ module: 'verify' });
+
+  return {
+    async verify({ registry, repository, digest, requirements, ctx }) {
+      if (!/^sha256:[0-9a-f]{64}$/.test(digest))
+        throw new SigpinError('INVALID_REFERENCE', `not a sha256 digest: ${digest}`);
+      const select = selectorFor(requirements, byName); // unknown authority names fail before any I/O
+      if (requirements.authorities.length === 0 && requirements.attestations.length === 0) {
+        throw new SigpinError('INTERNAL', 'verification requested with no authority');
+      }
+      const candidates = await discoverCandidates(
+        o.source,
+        { registry, repository, digest, ctx, attestations: requirements.attestations.length > 0 },
+        DEFAULT_DISCOVERY_LIMITS
+      );
+      ctx.signal.throwIfAborted();
+      const work = candidates.length * byName.size;
+      const outcomes =
+        pool && work >= minBatch
+          ? await pool.verify(digest, requirements, candidates)
+          : candidates.map((c) => verifyCandidate(c, digest, select));
+      try {
+        const result = decide(digest, outcomes, requirements);
+        log.debug(
+          {
+            registry,
+            repository,
+            digest,
+            candidates: candidates.length,
+            signatures: result.signatures.length,
+          },
+          'verified'
+        );
+        return result;
+      } catch (err) {
+        log.debug(
+          { registry, repository, digest, candidates: candidates.length, err: (err as Error).message },
+          'not verified'
+        );
+        throw err;
+      }
+    },
+    fingerprint: () => fingerprint,
+    close: async () => {
+      await pool?.close();
+    },
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * Keyless (Fulcio + Rekor) signing for tests, fully offline: @sigstore/mock's CA, CT log and transparency logs
+ * served by node:http on 127.0.0.1 (ephemeral ports), signed by @sigstore/sign's FulcioSigner + RekorWitness
+ * (the same client code as real keyless signers), and a trusted_root.json built from the mock keys.
+ *
+ * Two transparency logs run: `trusted` is in the trusted root, `rogue` is not (an SET from an untrusted log).
+ *   const mock = await startKeylessMock();
+ *   const bundle = await mock.signMessage(payload);                 // hashedrekord entry, like cosign keyless
+ *   const att = await mock.signStatement(statement);                 // DSSE + intoto entry, like cosign v3
+ *   const layer = legacyLayerFromBundle(bundle);                     // cosign .sig layer annotations
+ */
+import { generateKeyPairSync, createHash, X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
+import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler } from '@sigstore/mock';
+import {
+  DSSEBundleBuilder,
+  FulcioSigner,
+  MessageSignatureBundleBuilder,
+  RekorWitness,
+  type IdentityProvider,
+} from '@sigstore/sign';
+
+export const MOCK_ISSUER = 'https://oidc.sigpin-test.invalid';
+export const MOCK_SUBJECT = 'https://github.com/acme/widget/.github/workflows/release.yml@refs/heads/main';
+
+interface Handler {
+  path: string;
+  fn: (
+    body: string
+  ) => Promise<{ statusCode: number; response: string | ArrayBufferView; contentType?: string }>;
+}
+
+export interface SignOptions {
+  /** OIDC token claims: `iss`, `sub`, plus any Fulcio claim the mock maps (`repository`, `sha`, ...). */
+  claims?: Record<string, string>;
+  /** Which transparency log witnesses the signature; `none` leaves the bundle without a tlog entry. */
+  rekor?: 'trusted' | 'rogue' | 'none';
+  /** Use the CA whose clock is an hour behind: its leaves are already expired. */
+  expiredLeaf?: boolean;
+}
+
+export interface KeylessMock {
+  /** trusted_root.json content: the mock CA, CT log and the `trusted` Rekor only. */
+  trustedRoot: Record<string, unknown>;
+  signMessage(payload: Buffer, options?: SignOptions): Promise<SerializedBundle>;
+  /** Signs an in-toto statement in a DSSE envelope (Rekor `intoto` entry). */
+  signStatement(statement: object, options?: SignOptions): Promise<SerializedBundle>;
+  stop(): Promise<void>;
+}
+
+async function serve(handler: Handler): Promise<{ server: Server; url: string }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      if (req.method !== 'POST' || req.url !== handler.path) {
+        res.writeHead(404).end();
+        return;
+      }
+      handler
+        .fn(Buffer.concat(chunks).toString())
+        .then((r) =>
+          res
+            .writeHead(r.statusCode, { 'Content-Type': r.contentType ?? 'text/plain' })
+            .end(
+              typeof r.response === 'string'
+                ? r.response
+                : Buffer.from(r.response.buffer, r.response.byteOffset, r.response.byteLength)
+            )
+        )
+        .catch((err: Error) => res.writeHead(500).end(err.message));
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** Allocates a port first: the Rekor mock needs its own URL at initialisation. */
+async function serveLazy(make: (url: string) => Promise<Handler>): Promise<{ server: Server; url: string }> {
+  let handler: Handler | undefined;
+  const served = await serve({ path: '/api/v1/log/entries', fn: (body) => (handler as Handler).fn(body) });
+  handler = await make(served.url);
+  return served;
+}
+
+const b64 = (b: ArrayBufferView): string =>
+  Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
+const keyPair = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+
+export async function startKeylessMock(): Promise<KeylessMock> {
+  const validFrom = new Date(Date.now() - 60_000).toISOString();
+  const ctlog = await initializeCTLog(keyPair());
+  const ca = await initializeCA(keyPair(), ctlog);
+  const pastCa = await initializeCA(keyPair(), ctlog, new Date(Date.now() - 3_600_000));
+  const tlogKeys: Record<'trusted' | 'rogue', Buffer> = { trusted: Buffer.alloc(0), rogue: Buffer.alloc(0) };
+  const rekorTrusted = await serveLazy(async (url) => {
+    const tlog = await initializeTLog(url, keyPair());
+    tlogKeys.trusted = tlog.publicKey;
+    return rekorHandler(tlog, { strict: true });
+  });
+  const rekorRogue = await serveLazy(async (url) => {
+    const tlog = await initializeTLog(url, keyPair());
+    tlogKeys.rogue = tlog.publicKey;
+    return rekorHandler(tlog, { strict: true });
+  });
+  const fulcio = await serve(fulcioHandler(ca, { strict: true }));
+  const fulcioPast = await serve(fulcioHandler(pastCa, { strict: true }));
+  const servers = [rekorTrusted.server, rekorRogue.server, fulcio.server, fulcioPast.server];
+
+  const trustedRoot = {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [
+      {
+        baseUrl: rekorTrusted.url,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: {
+          rawBytes: b64(tlogKeys.trusted),
+          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+          validFor: { start: validFrom },
+        },
+        logId: { keyId: b64(createHash('sha256').update(tlogKeys.trusted).digest()) },
+      },
+    ],
+    certificateAuthorities: [ca, pastCa].map((authority) => ({
+      subject: { organization: 'sigstore-mock', commonName: 'mock fulcio' },
+      uri: fulcio.url,
+      certChain: { certificates: [{ rawBytes: b64(authority.rootCertificate) }] },
+      validFor: { start: validFrom },
+    })),
+    ctlogs: [
+      {
+        baseUrl: 'http://127.0.0.1/ctlog',
+        hashAlgorithm: 'SHA2_256',
+        publicKey: {
+          rawBytes: b64(ctlog.publicKey),
+          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+          validFor: { start: validFrom },
+        },
+        logId: { keyId: b64(ctlog.logID) },
+      },
+    ],
+    timestampAuthorities: [],
+  };
+
+  const signerFor = (o: SignOptions): FulcioSigner => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = {
+      iss: MOCK_ISSUER,
+      sub: MOCK_SUBJECT,
+      aud: 'sigstore',
+      iat: now,
+      exp: now + 600,
+      ...o.claims,
+    };
+    const part = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+    // the mock Fulcio decodes the token without verifying it, like a CA that trusts its OIDC front end
+    const token = `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.unsigned`;
+    const identityProvider: IdentityProvider = { getToken: () => Promise.resolve(token) };
+    return new FulcioSigner({ identityProvider, fulcioBaseURL: o.expiredLeaf ? fulcioPast.url : fulcio.url });
+  };
+  const witnessesFor = (o: SignOptions, entryType?: 'intoto') => {
+    const rekor = o.rekor ?? 'trusted';
+    if (rekor === 'none') return [];
+    const url = rekor === 'trusted' ? rekorTrusted.url : rekorRogue.url;
+    return [new RekorWitness({ rekorBaseURL: url, ...(entryType ? { entryType } : {}) })];
+  };
+
+  return {
+    trustedRoot,
+    async signMessage(payload, o = {}) {
+      const builder = new MessageSignatureBundleBuilder({ signer: signerFor(o), witnesses: witnessesFor(o) });
+      return bundleToJSON(await builder.create({ data: payload }));
+    },
+    async signStatement(statement, o = {}) {
+      const builder = new DSSEBundleBuilder({ signer: signerFor(o), witnesses: witnessesFor(o, 'intoto') });
+      return bundleToJSON(
+        await builder.create({
+          data: Buffer.from(JSON.stringify(statement)),
+          type: 'application/vnd.in-toto+json',
+        })
+      );
+    },
+    async stop() {
+      await Promise.all(
+        servers.map(
+          (s) =>
+            new Promise<void>((resolve) => {
+              s.closeAllConnections();
+              s.close(() => resolve());
+            })
+        )
+      );
+    },
+  };
+}
+
+const pem = (der: Buffer): string =>
+  `-----BEGIN CERTIFICATE-----\n${(der.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END CERTIFICATE-----\n`;
+
+/**
+ * The cosign `.sig` layer annotations for a message-signature bundle (what cosign keyless writes: signature,
+ * certificate, chain, and the Rekor bundle with its SET), so keyless signatures can be attached the legacy way.
+ */
+export function legacyAnnotationsFromBundle(bundle: SerializedBundle, chainPem = ''): Record<string, string> {
+  const vm = bundle.verificationMaterial;
+  const certificate = vm.certificate?.rawBytes ?? vm.x509CertificateChain?.certificates[0]?.rawBytes;
+  if (!certificate) throw new Error('bundle has no certificate');
+  if (!bundle.messageSignature) throw new Error('bundle is not a message signature');
+  const annotations: Record<string, string> = {
+    'dev.cosignproject.cosign/signature': bundle.messageSignature.signature,
+    'dev.sigstore.cosign/certificate': pem(Buffer.from(certificate, 'base64')),
+  };
+  if (chainPem) annotations['dev.sigstore.cosign/chain'] = chainPem;
+  const entry = vm.tlogEntries[0];
+  if (entry?.inclusionPromise) {
+    annotations['dev.sigstore.cosign/bundle'] = JSON.stringify({
+      SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,
+      Payload: {
+        body: entry.canonicalizedBody,
+        integratedTime: Number(entry.integratedTime),
+        logIndex: Number(entry.logIndex),
+        logID: Buffer.from(entry.logId.keyId, 'base64').toString('hex'),
+      },
+    });
+  }
+  return annotations;
+}
+
+/** The leaf certificate of a keyless bundle (for assertions on identity and validity). */
+export function bundleLeaf(bundle: SerializedBundle): X509Certificate {
+  const vm = bundle.verificationMaterial;
+  const der = vm.certificate?.rawBytes ?? vm.x509CertificateChain?.certificates[0]?.rawBytes;
+  if (!der) throw new Error('bundle has no certificate');
+  return new X509Certificate(Buffer.from(der, 'base64'));
+}
