@@ -36,6 +36,10 @@ schemas_dir="$tools/kube-schemas-$schema_key"
 
 if [ "${1:-}" = --print-env ]; then
   printf 'SIGPIN_HELM=%s\nSIGPIN_KUBECONFORM=%s\nSIGPIN_KUBE_SCHEMAS=%s\n' "$helm_bin" "$kubeconform_bin" "$schemas_dir"
+  # Gatekeeper's own chart, from the module (examples/quickstart/gatekeeper-values.yaml is rendered with it)
+  if command -v go >/dev/null 2>&1; then
+    printf 'SIGPIN_GATEKEEPER_CHART=%s/%s/manifest_staging/charts/gatekeeper\n' "$(go env GOMODCACHE)" "$GATEKEEPER_MODULE"
+  fi
   exit 0
 fi
 

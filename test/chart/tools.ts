@@ -16,6 +16,8 @@ export interface ChartTools {
   helm: string;
   kubeconform: string;
   schemas: string;
+  /** Gatekeeper's own Helm chart inside its module (downloaded by setup-helm.sh). */
+  gatekeeperChart: string;
 }
 
 function readToolPaths(): ChartTools {
@@ -32,6 +34,7 @@ function readToolPaths(): ChartTools {
     helm: env.SIGPIN_HELM ?? '',
     kubeconform: env.SIGPIN_KUBECONFORM ?? '',
     schemas: env.SIGPIN_KUBE_SCHEMAS ?? '',
+    gatekeeperChart: env.SIGPIN_GATEKEEPER_CHART ?? '',
   };
 }
 
