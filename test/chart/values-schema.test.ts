@@ -3,7 +3,10 @@
  * asserted on helm's own error output (helm template), so what a user sees is what is tested.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { describe, test } from 'node:test';
+import { parse as parseYaml } from 'yaml';
 import { CHART, KUBE_VERSION, NAMESPACE, helm, requireChartTools } from './tools.ts';
 
 const skip = requireChartTools();
@@ -94,3 +97,58 @@ describe('chart: wrong values are rejected with a clear message', skip, () => {
     assert.equal(r.status, 0, r.stderr);
   });
 });
+
+/** Leaf paths of values.yaml (objects that are themselves a value, like resources, count as one leaf). */
+function valuePaths(node: unknown, at = ''): string[] {
+  const opaque = new Set([
+    'resources',
+    'podSecurityContext',
+    'securityContext',
+    'livenessProbe',
+    'readinessProbe',
+    'issuerRef',
+    'timeouts',
+  ]);
+  const key = at.split('.').pop() ?? '';
+  if (
+    node &&
+    typeof node === 'object' &&
+    !Array.isArray(node) &&
+    Object.keys(node).length > 0 &&
+    !opaque.has(key)
+  ) {
+    return Object.entries(node).flatMap(([k, v]) => valuePaths(v, at ? `${at}.${k}` : k));
+  }
+  return [at];
+}
+
+describe('chart: values.yaml, values.schema.json and README.md agree', () => {
+  const values = parseYaml(readFileSync(path.join(CHART, 'values.yaml'), 'utf8')) as unknown;
+  const schema = JSON.parse(readFileSync(path.join(CHART, 'values.schema.json'), 'utf8')) as SchemaNode;
+  const readme = readFileSync(path.join(CHART, 'README.md'), 'utf8');
+  const paths = valuePaths(values);
+
+  test('every value is in the README values table', () => {
+    assert.ok(paths.length > 60, `${paths.length} values`);
+    const missing = paths.filter((p) => !readme.includes(`| \`${p}\` |`));
+    assert.deepEqual(missing, []);
+  });
+
+  test('every value has a schema (typos and unknown values are rejected)', () => {
+    const missing = paths.filter((p) => {
+      let node: SchemaNode | undefined = schema;
+      for (const part of p.split('.')) {
+        if (node?.$ref) node = schema.definitions?.[node.$ref.replace('#/definitions/', '')];
+        node = node?.properties?.[part];
+      }
+      return node === undefined;
+    });
+    assert.deepEqual(missing, []);
+  });
+});
+
+interface SchemaNode {
+  $ref?: string;
+  properties?: Record<string, SchemaNode>;
+  definitions?: Record<string, SchemaNode>;
+}
