@@ -22,6 +22,14 @@ export interface TestProvider {
   dir: string;
   /** The CA that issued the serving certificate (and can issue client certificates). */
   ca: CertificateAuthority;
+  /** That CA's certificate as a file (for clients that take a path). */
+  caFile: string;
+  /** The child's process id. */
+  pid: number;
+  /** False once the process has exited (crashed, killed or stopped). */
+  running(): boolean;
+  /** The /metrics text. */
+  metrics(): Promise<string>;
   /** POST a JSON (or raw) body; returns status and parsed JSON (or text). */
   post(route: string, body: unknown, o?: PostOptions): Promise<{ status: number; body: unknown }>;
   get(route: string): Promise<{ status: number; text: string }>;
@@ -146,6 +154,10 @@ export async function startProvider(o: StartProviderOptions): Promise<TestProvid
     port,
     dir,
     ca,
+    caFile: path.join(dir, 'ca.crt'),
+    pid: child.pid ?? 0,
+    running: () => child.exitCode === null && child.signalCode === null,
+    metrics: async () => (await send('GET', '/metrics', undefined)).text,
     async post(route, body, po = {}) {
       const payload = po.raw ? (body as string | Buffer) : JSON.stringify(body);
       const { status, text } = await send('POST', route, payload, po);

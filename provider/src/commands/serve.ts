@@ -59,6 +59,7 @@ export async function serve(o: ServeOptions): Promise<Serving> {
           ...(tlsConfig.clientCAFile
             ? { clientCAFile: resolveConfigPath(loaded, tlsConfig.clientCAFile) }
             : {}),
+          intervalMs: tlsConfig.reloadInterval,
           logger: logger.child({ component: 'tls' }),
         })
       : undefined;

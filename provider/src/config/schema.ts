@@ -25,6 +25,8 @@ const tlsSchema = z
     clientCAFile: nonEmpty.optional(),
     /** Optional: names the Gatekeeper client certificate must carry (DNS SAN or CN), e.g. gatekeeper-webhook-service.gatekeeper-system.svc. */
     clientNames: z.array(nonEmpty).default([]),
+    /** How often certFile, keyFile and clientCAFile are re-read (hot reload); tests use a short one. */
+    reloadInterval: durationSchema.default(10_000),
   })
   .strict()
   .refine((t) => (t.certFile === undefined) === (t.keyFile === undefined), {
@@ -35,7 +37,7 @@ const serverSchema = z
   .object({
     host: nonEmpty.default('0.0.0.0'),
     port: z.number().int().min(0).max(65535).default(DEFAULT_PORT),
-    tls: tlsSchema.default({ clientNames: [] }),
+    tls: tlsSchema.default({ clientNames: [], reloadInterval: 10_000 }),
     kyvernoAuth: z
       .object({
         tokenReview: z.boolean().default(false),
