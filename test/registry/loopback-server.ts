@@ -23,7 +23,7 @@ export interface LoopbackServer {
   stop(): Promise<void>;
 }
 
-export type Handler = (req: IncomingMessage, res: ServerResponse, index: number) => void | Promise<void>;
+export type Handler = (req: IncomingMessage, res: ServerResponse, index: number) => unknown;
 
 export async function startLoopbackServer(handler: Handler): Promise<LoopbackServer> {
   const requests: RecordedRequest[] = [];

@@ -56,7 +56,10 @@ export function dialHost(registry: string): HostPort {
 }
 
 // Special-purpose ranges (IANA IPv4/IPv6 special-purpose registries) that must not be reached via '*'.
-const SPECIAL = new BlockList();
+// Separate lists per family: a BlockList checks IPv4 addresses against IPv6 rules as IPv4-mapped addresses,
+// so one list holding ::ffff:0:0/96 would match every IPv4 address.
+const SPECIAL_V4 = new BlockList();
+const SPECIAL_V6 = new BlockList();
 for (const [net, prefix] of [
   ['0.0.0.0', 8], // "this network"
   ['10.0.0.0', 8], // private
@@ -74,7 +77,7 @@ for (const [net, prefix] of [
   ['224.0.0.0', 4], // multicast
   ['240.0.0.0', 4], // reserved, broadcast
 ] as const) {
-  SPECIAL.addSubnet(net, prefix, 'ipv4');
+  SPECIAL_V4.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
   ['::', 128], // unspecified
@@ -91,14 +94,14 @@ for (const [net, prefix] of [
   ['fec0::', 10], // deprecated site-local
   ['ff00::', 8], // multicast
 ] as const) {
-  SPECIAL.addSubnet(net, prefix, 'ipv6');
+  SPECIAL_V6.addSubnet(net, prefix, 'ipv6');
 }
 
 /** True for addresses that are not globally routable unicast (loopback, private, link-local, ...). */
 export function isSpecialAddress(address: string): boolean {
   const family = isIP(address);
-  if (family === 4) return SPECIAL.check(address, 'ipv4');
-  if (family === 6) return SPECIAL.check(address, 'ipv6');
+  if (family === 4) return SPECIAL_V4.check(address, 'ipv4');
+  if (family === 6) return SPECIAL_V6.check(address, 'ipv6');
   return true; // not an address at all: refuse
 }
 
