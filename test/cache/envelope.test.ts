@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
-import { assertHmacKey, openEntry, sealEntry } from '../../provider/src/cache/envelope.ts';
+import { importHmacKey, openEntry, sealEntry } from '../../provider/src/cache/envelope.ts';
 
-const key = randomBytes(32);
+const key = importHmacKey(randomBytes(32));
 const payload = JSON.stringify({ value: { verified: true, digest: 'sha256:ab' }, freshUntil: 2_000 });
 
 test('a sealed entry opens under the same key, namespace and secret', () => {
@@ -32,7 +32,7 @@ test('any change to the key, namespace, times, payload or MAC fails verification
   for (const [name, [namespace, k, raw]] of Object.entries(variants)) {
     assert.equal(openEntry(key, namespace, k, raw), undefined, name);
   }
-  assert.equal(openEntry(randomBytes(32), 'ns', 'k1', sealed), undefined, 'other secret');
+  assert.equal(openEntry(importHmacKey(randomBytes(32)), 'ns', 'k1', sealed), undefined, 'other secret');
   assert.equal(openEntry(key, 'ns', 'k1', 42), undefined, 'not a string');
 });
 
@@ -42,6 +42,6 @@ test('namespace/key boundaries are unambiguous in the MAC input', () => {
 });
 
 test('HMAC keys shorter than 32 bytes are refused', () => {
-  assert.throws(() => assertHmacKey(Buffer.alloc(31)), /at least 32/);
-  assert.doesNotThrow(() => assertHmacKey(Buffer.alloc(32)));
+  assert.throws(() => importHmacKey(Buffer.alloc(31)), /at least 32/);
+  assert.doesNotThrow(() => importHmacKey(Buffer.alloc(32)));
 });

@@ -12,7 +12,7 @@ import { createClient } from '@keyv/redis';
 import pino from 'pino';
 import { CachedLoader, TieredCache } from '../../provider/src/cache/index.ts';
 import type { CacheEvent, CacheOptions } from '../../provider/src/cache/index.ts';
-import { sealEntry } from '../../provider/src/cache/envelope.ts';
+import { importHmacKey, sealEntry } from '../../provider/src/cache/envelope.ts';
 import { requireBinary } from '../support/binaries.ts';
 import { freePort } from '../support/ports.ts';
 import { startRedis } from '../support/redis.ts';
@@ -150,24 +150,22 @@ describe('cache over a real Redis', requireBinary('redis-server'), () => {
     const forgedRecord = JSON.stringify({ value: { verified: true }, freshUntil: Date.now() + 3_600_000 });
     const now = Date.now();
     const expires = now + 3_600_000;
-    const forgeries: Record<string, string> = {
-      'plain JSON (no envelope)': forgedRecord,
-      'missing MAC': `sp1.${now}.${expires}..${forgedRecord}`,
-      'MAC under another secret': sealEntry(
-        randomBytes(32),
-        ns,
-        'verdict:missing-mac',
-        now,
-        expires,
-        forgedRecord
-      ),
-      'MAC for another key (key swap)': sealEntry(HMAC_KEY, ns, 'verdict:other', now, expires, forgedRecord),
-      'MAC for another namespace': sealEntry(HMAC_KEY, 'elsewhere', 'verdict:x', now, expires, forgedRecord),
+    const own = importHmacKey(HMAC_KEY);
+    const other = importHmacKey(randomBytes(32));
+    // Each forgery is what an attacker with write access to Redis could store under `key`.
+    const forgeries: Record<string, (key: string) => string> = {
+      'plain JSON (no envelope)': () => forgedRecord,
+      'missing MAC': () => `sp1.${now}.${expires}..${forgedRecord}`,
+      'MAC under another secret': (key) => sealEntry(other, ns, key, now, expires, forgedRecord),
+      'genuine MAC of another key (key swap)': () =>
+        sealEntry(own, ns, 'verdict:other', now, expires, forgedRecord),
+      'genuine MAC from another namespace': (key) =>
+        sealEntry(own, 'elsewhere', key, now, expires, forgedRecord),
     };
     let index = 0;
-    for (const [name, value] of Object.entries(forgeries)) {
+    for (const [name, forge] of Object.entries(forgeries)) {
       const key = `verdict:forged-${index++}`;
-      await raw.set(`${ns}::${key}`, value);
+      await raw.set(`${ns}::${key}`, forge(key));
       assert.equal(await cache.getEntry(key), undefined, name);
       let calls = 0;
       const answer = await loader.load(
@@ -182,8 +180,14 @@ describe('cache over a real Redis', requireBinary('redis-server'), () => {
       assert.equal(calls, 1, name);
       await cache.delete(key);
     }
+    // Control: the same record sealed with the right secret for the right key is accepted.
+    await raw.set(
+      `${ns}::verdict:genuine`,
+      sealEntry(own, ns, 'verdict:genuine', now, expires, forgedRecord)
+    );
+    assert.equal((await cache.getEntry('verdict:genuine'))?.layer, 'l2');
     assert.equal(count('l2', 'forged'), Object.keys(forgeries).length * 2);
-    assert.equal(count('l2', 'hit'), 0);
+    assert.equal(count('l2', 'hit'), 1, 'only the control entry');
   });
 
   test('a genuine entry with a tampered payload or expiry is ignored and counted', async (t) => {

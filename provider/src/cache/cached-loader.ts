@@ -91,7 +91,8 @@ export class CachedLoader {
     options?: LoadOptions
   ): Promise<LoadResult<T>> {
     assertPolicy(policy);
-    const entry = await this.#cache.getEntry<unknown>(key);
+    let entry = this.#cache.getLocalEntry<unknown>(key);
+    entry ??= await this.#cache.getSharedEntry<unknown>(key);
     const record = entry?.value;
     if (isFailureRecord(record)) throw toError(record);
     if (entry !== undefined && isValueRecord(record)) {

@@ -6,7 +6,8 @@
  *
  * Stored form (one string): `sp1.<storedAt>.<expiresAt>.<mac base64url>.<payload JSON>`.
  */
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 
 const FORMAT = 'sp1';
 /** base64url of a 32-byte HMAC-SHA256, unpadded. */
@@ -21,17 +22,22 @@ export interface OpenedEntry {
   readonly payload: string;
 }
 
-export function assertHmacKey(key: Buffer): void {
+/**
+ * Checks the secret and imports it once: with OpenSSL 3, `createHmac` costs ~10 us per MAC with a KeyObject
+ * and ~50 us with a raw Buffer (re-imported on every call).
+ */
+export function importHmacKey(key: Buffer): KeyObject {
   if (key.length < MIN_HMAC_KEY_BYTES) {
     throw new Error(
       `cache: the HMAC key has ${key.length} bytes, at least ${MIN_HMAC_KEY_BYTES} are required`
     );
   }
+  return createSecretKey(key);
 }
 
 // Lengths prefix the variable-size fields so no two (namespace, key) pairs produce the same MAC input.
 function mac(
-  hmacKey: Buffer,
+  hmacKey: KeyObject,
   namespace: string,
   key: string,
   storedAt: number,
@@ -45,7 +51,7 @@ function mac(
 }
 
 export function sealEntry(
-  hmacKey: Buffer,
+  hmacKey: KeyObject,
   namespace: string,
   key: string,
   storedAt: number,
@@ -58,7 +64,7 @@ export function sealEntry(
 
 /** The entry stored under `key`, or undefined when it is malformed or its MAC does not verify (forged). */
 export function openEntry(
-  hmacKey: Buffer,
+  hmacKey: KeyObject,
   namespace: string,
   key: string,
   raw: unknown

@@ -48,6 +48,8 @@ export class RedisL2 {
   readonly #options: RedisL2Options;
   readonly #target: string;
   #healthy = false;
+  /** Bumped each time the store becomes healthy, so failures of older operations cannot undo a recovery. */
+  #generation = 0;
   #closed = false;
   #nextProbeAt = 0;
   #probing: Promise<boolean> | undefined;
@@ -136,7 +138,10 @@ export class RedisL2 {
       }
       await withTimeout(this.#client.ping(), timeoutMs, 'ping');
       if (this.#closed) return false;
-      if (!this.#healthy) this.#options.logger.info({ redis: this.#target }, 'cache: redis L2 is reachable');
+      if (!this.#healthy) {
+        this.#options.logger.info({ redis: this.#target }, 'cache: redis L2 is reachable');
+        this.#generation += 1;
+      }
       this.#healthy = true;
       return true;
     } catch (err) {
@@ -146,10 +151,16 @@ export class RedisL2 {
   }
 
   async #run<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    const generation = this.#generation;
     try {
       return await withTimeout(operation(), this.#options.timeoutMs, what);
     } catch (err) {
-      this.#markUnhealthy(err);
+      if (err instanceof L2TimeoutError) {
+        // One slow reply is not an outage (a burst, a busy event loop): let a PING decide.
+        void this.probe();
+      } else if (generation === this.#generation) {
+        this.#markUnhealthy(err);
+      }
       throw err;
     }
   }
@@ -169,16 +180,24 @@ export class RedisL2 {
   }
 }
 
-/** Rejects when `promise` does not settle within `ms`; the timer is cleared either way and never holds the process. */
+/**
+ * Rejects when `promise` does not settle within `ms`; the timer is cleared either way and never holds the process.
+ * The rejection waits one more event-loop turn (setImmediate runs after the poll phase): when the loop was blocked
+ * past the deadline, a reply already sitting in the socket buffer still wins over the late timer.
+ */
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let grace: NodeJS.Immediate | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new L2TimeoutError(what, ms)), ms);
+    timer = setTimeout(() => {
+      grace = setImmediate(() => reject(new L2TimeoutError(what, ms)));
+    }, ms);
     timer.unref();
   });
   try {
     return await Promise.race([promise, timeout]);
   } finally {
     clearTimeout(timer);
+    if (grace !== undefined) clearImmediate(grace);
   }
 }
