@@ -45,6 +45,8 @@ export interface SignOptions {
 export interface KeylessMock {
   /** trusted_root.json content: the mock CA, CT log and the `trusted` Rekor only. */
   trustedRoot: Record<string, unknown>;
+  /** Base URL of a mock Rekor (for signers other than the keyless ones, e.g. key-based with a tlog entry). */
+  rekorURL(which: 'trusted' | 'rogue'): string;
   signMessage(payload: Buffer, options?: SignOptions): Promise<SerializedBundle>;
   /** Signs an in-toto statement in a DSSE envelope (Rekor `intoto` entry). */
   signStatement(statement: object, options?: SignOptions): Promise<SerializedBundle>;
@@ -81,9 +83,13 @@ async function serve(handler: Handler): Promise<{ server: Server; url: string }>
 
 /** Allocates a port first: the Rekor mock needs its own URL at initialisation. */
 async function serveLazy(make: (url: string) => Promise<Handler>): Promise<{ server: Server; url: string }> {
-  let handler: Handler | undefined;
-  const served = await serve({ path: '/api/v1/log/entries', fn: (body) => (handler as Handler).fn(body) });
-  handler = await make(served.url);
+  const slot: { handler?: Handler } = {};
+  const served = await serve({
+    path: '/api/v1/log/entries',
+    fn: (body) =>
+      slot.handler ? slot.handler.fn(body) : Promise.resolve({ statusCode: 503, response: 'starting' }),
+  });
+  slot.handler = await make(served.url);
   return served;
 }
 
@@ -171,6 +177,7 @@ export async function startKeylessMock(): Promise<KeylessMock> {
 
   return {
     trustedRoot,
+    rekorURL: (which) => (which === 'trusted' ? rekorTrusted.url : rekorRogue.url),
     async signMessage(payload, o = {}) {
       const builder = new MessageSignatureBundleBuilder({ signer: signerFor(o), witnesses: witnessesFor(o) });
       return bundleToJSON(await builder.create({ data: payload }));
@@ -208,14 +215,14 @@ const pem = (der: Buffer): string =>
 export function legacyAnnotationsFromBundle(bundle: SerializedBundle, chainPem = ''): Record<string, string> {
   const vm = bundle.verificationMaterial;
   const certificate = vm.certificate?.rawBytes ?? vm.x509CertificateChain?.certificates[0]?.rawBytes;
-  if (!certificate) throw new Error('bundle has no certificate');
   if (!bundle.messageSignature) throw new Error('bundle is not a message signature');
+  // key-signed bundles have no certificate: cosign then writes only the signature (and the Rekor bundle)
   const annotations: Record<string, string> = {
     'dev.cosignproject.cosign/signature': bundle.messageSignature.signature,
-    'dev.sigstore.cosign/certificate': pem(Buffer.from(certificate, 'base64')),
+    ...(certificate ? { 'dev.sigstore.cosign/certificate': pem(Buffer.from(certificate, 'base64')) } : {}),
   };
   if (chainPem) annotations['dev.sigstore.cosign/chain'] = chainPem;
-  const entry = vm.tlogEntries[0];
+  const entry = vm.tlogEntries?.[0];
   if (entry?.inclusionPromise) {
     annotations['dev.sigstore.cosign/bundle'] = JSON.stringify({
       SignedEntryTimestamp: entry.inclusionPromise.signedEntryTimestamp,

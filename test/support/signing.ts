@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { bundleToJSON, type SerializedBundle } from '@sigstore/bundle';
-import { DSSEBundleBuilder, type Signer } from '@sigstore/sign';
+import { DSSEBundleBuilder, MessageSignatureBundleBuilder, RekorWitness, type Signer } from '@sigstore/sign';
 import {
   blobOf,
   MEDIA_TYPES,
@@ -201,20 +201,37 @@ export async function pushBundleReferrer(
   return artifact.descriptor;
 }
 
-/** A DSSE bundle signed with a plain key by @sigstore/sign (what `cosign sign --key` writes in v3), no tlog. */
-export async function keySignedStatementBundle(
-  privateKey: KeyObject,
-  statement: object
-): Promise<SerializedBundle> {
+function keySigner(privateKey: KeyObject): Signer {
   const publicKey = createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }).toString();
-  const signer: Signer = {
+  return {
     sign: (data) =>
       Promise.resolve({
         signature: signBytes(privateKey, data),
         key: { $case: 'publicKey', publicKey, hint: '' },
       }),
   };
-  const builder = new DSSEBundleBuilder({ signer, witnesses: [] });
+}
+
+/**
+ * A message-signature bundle over `payload` signed with a plain key by @sigstore/sign, logged (hashedrekord with
+ * the public key) in the Rekor at `rekorURL` when given: what `cosign sign --key` uploads in v2.
+ */
+export async function keySignedMessageBundle(
+  privateKey: KeyObject,
+  payload: Buffer,
+  rekorURL?: string
+): Promise<SerializedBundle> {
+  const witnesses = rekorURL ? [new RekorWitness({ rekorBaseURL: rekorURL })] : [];
+  const builder = new MessageSignatureBundleBuilder({ signer: keySigner(privateKey), witnesses });
+  return bundleToJSON(await builder.create({ data: payload }));
+}
+
+/** A DSSE bundle signed with a plain key by @sigstore/sign (what `cosign sign --key` writes in v3), no tlog. */
+export async function keySignedStatementBundle(
+  privateKey: KeyObject,
+  statement: object
+): Promise<SerializedBundle> {
+  const builder = new DSSEBundleBuilder({ signer: keySigner(privateKey), witnesses: [] });
   return bundleToJSON(
     await builder.create({
       data: Buffer.from(JSON.stringify(statement)),

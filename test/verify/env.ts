@@ -30,6 +30,7 @@ export interface VerifyEnv {
     authorities: AuthorityConfig[],
     extra?: { workers?: number; workerMinBatch?: number }
   ): Promise<ImageVerifier>;
+  stop(): Promise<void>;
 }
 
 /** Starts the registry and client; the caller stops everything with `stop()` (in its `after` hook). */
