@@ -5,6 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { parseConfig } from '../../provider/src/config/index.ts';
@@ -12,8 +15,10 @@ import {
   CHART,
   KUBE_VERSION,
   NAMESPACE,
+  ROOT,
   find,
   helm,
+  parseObjects,
   renderChart,
   requireChartTools,
   validateRendered,
@@ -21,6 +26,18 @@ import {
 } from './tools.ts';
 
 const skip = requireChartTools();
+
+/** Whether policies/kyverno ships the CEL generation yet (MutatingPolicy/ValidatingPolicy files). */
+function shippedKinds(dir: string): Set<string> {
+  const kinds = new Set<string>();
+  for (const e of readdirSync(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || !/\.ya?ml$/.test(e.name)) continue;
+    const m = /^kind:\s*(\w+)/m.exec(readFileSync(path.join(e.parentPath, e.name), 'utf8'));
+    if (m?.[1]) kinds.add(m[1]);
+  }
+  return kinds;
+}
+const celShipped = shippedKinds(path.join(ROOT, 'policies/kyverno')).has('MutatingPolicy');
 
 /** Profiles: the issue's list (Gatekeeper, Kyverno ClusterPolicy, Kyverno CEL, Redis on/off, cert-manager on/off,
  * validate-only, podsOnly) plus the TLS and RBAC variants. */
@@ -41,8 +58,12 @@ export const PROFILES: Record<string, Record<string, unknown>> = {
     podsOnly: true,
     mode: 'validate-only',
   },
-  'kyverno cel': { engine: 'kyverno', kyverno: { generation: 'cel' } },
-  'kyverno cel podsOnly': { engine: 'kyverno', kyverno: { generation: 'cel' }, podsOnly: true },
+  ...(celShipped
+    ? {
+        'kyverno cel': { engine: 'kyverno', kyverno: { generation: 'cel' } },
+        'kyverno cel podsOnly': { engine: 'kyverno', kyverno: { generation: 'cel' }, podsOnly: true },
+      }
+    : {}),
   'redis bundled with TLS, ServiceMonitor, HPA': {
     redis: { enabled: true, tls: { enabled: true }, required: true },
     serviceMonitor: { enabled: true },
@@ -150,7 +171,12 @@ function strings(node: unknown, at = ''): { path: string; value: string }[] {
 
 describe('chart: helm lint', skip, () => {
   test('helm lint --strict passes with the default values and with the Kyverno values', () => {
-    for (const values of [{}, { engine: 'kyverno' }, { engine: 'kyverno', kyverno: { generation: 'cel' } }]) {
+    const profiles = [
+      {},
+      { engine: 'kyverno' },
+      ...(celShipped ? [{ engine: 'kyverno', kyverno: { generation: 'cel' } }] : []),
+    ];
+    for (const values of profiles) {
       const r = helm(['lint', '--strict', CHART, '--namespace', NAMESPACE, ...KUBE_VERSION], values);
       assert.equal(r.status, 0, `helm lint ${JSON.stringify(values)}:\n${r.stdout}${r.stderr}`);
       assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
@@ -311,9 +337,107 @@ for (const [name, profile] of Object.entries(PROFILES)) {
         } else {
           const bundles = all.filter((s) => s.value.includes('-----BEGIN CERTIFICATE-----'));
           assert.ok(bundles.length > 0, `${policy.kind} ${policy.metadata.name} carries the CA`);
-          for (const b of bundles) assert.ok(b.value.includes(ca), `${b.path}: raw PEM of the chart's CA`);
+          // raw PEM: as is in a caBundle, with escaped newlines inside a CEL string literal
+          for (const b of bundles) {
+            assert.ok(b.value.replaceAll('\\n', '\n').includes(ca), `${b.path}: raw PEM of the chart's CA`);
+          }
         }
       }
     });
   });
 }
+
+describe('chart: Kyverno CEL generation', skip, () => {
+  test(
+    celShipped
+      ? 'policies/kyverno ships the CEL policies (rendered by the profiles above)'
+      : 'until policies/kyverno ships MutatingPolicy/ValidatingPolicy files, the chart refuses generation cel clearly',
+    () => {
+      const r = helm(['template', 'sigpin', CHART, '--namespace', NAMESPACE, ...KUBE_VERSION], {
+        engine: 'kyverno',
+        kyverno: { generation: 'cel' },
+      });
+      if (celShipped) assert.equal(r.status, 0, r.stderr);
+      else {
+        assert.notEqual(r.status, 0);
+        assert.match(r.stderr, /no Kyverno MutatingPolicy\/ValidatingPolicy policies for workloads found/);
+      }
+    }
+  );
+});
+
+/** A CEL ValidatingPolicy shaped like protocols.md 2.7 (the CA inline in http.Client, lines as `\n` escapes). */
+const FAKE_CEL_POLICY = `apiVersion: policies.kyverno.io/v1
+kind: ValidatingPolicy
+metadata:
+  name: sigpin-verify-images
+spec:
+  validationActions: [Deny]
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: [""]
+        apiVersions: ["v1"]
+        operations: ["CREATE", "UPDATE"]
+        resources: ["pods"]
+  variables:
+    - name: resp
+      expression: >-
+        http.Client("-----BEGIN CERTIFICATE-----\\nREPLACE-ME\\n-----END CERTIFICATE-----\\n").Post(
+        "https://sigpin.sigpin.svc:8443/kyverno/v1/verify",
+        {"apiVersion": "externaldata.gatekeeper.sh/v1beta1", "kind": "ProviderRequest",
+        "request": {"keys": object.spec.containers.map(c, c.image)}}, {"Content-Type": "application/json"})
+  validations:
+    - expression: "variables.resp.statusCode == 200 && !has(variables.resp.response.systemError)"
+      message: sigpin failed
+`;
+
+describe('chart: CEL policy rendering mechanics (fake CEL policy file in a copy of the chart)', skip, () => {
+  test('the CA goes into the http.Client string literal with escaped newlines, and the URL is this release', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sigpin-chart-copy-'));
+    try {
+      const chart = path.join(dir, 'sigpin');
+      cpSync(CHART, chart, { recursive: true, verbatimSymlinks: true });
+      rmSync(path.join(chart, 'files/policies'));
+      cpSync(path.join(ROOT, 'policies'), path.join(chart, 'files/policies'), { recursive: true });
+      mkdirSync(path.join(chart, 'files/policies/kyverno/cel-fake/workloads'), { recursive: true });
+      writeFileSync(
+        path.join(chart, 'files/policies/kyverno/cel-fake/workloads/verify.yaml'),
+        FAKE_CEL_POLICY
+      );
+      const r = helm(['template', 'sigpin', chart, '--namespace', NAMESPACE, ...KUBE_VERSION], {
+        engine: 'kyverno',
+        kyverno: { generation: 'cel' },
+        mode: 'validate-only',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const objects = parseObjects(r.stdout);
+      assert.deepEqual(
+        objects.filter((o) => /^(Cluster|Mutating|Validating)Policy$/.test(o.kind)).map((o) => o.kind),
+        ['ValidatingPolicy'],
+        'only the CEL kinds, no ClusterPolicy'
+      );
+      const policy = find(objects, 'ValidatingPolicy');
+      const variables = (policy.spec as { variables: { name: string; expression: string }[] }).variables;
+      const expression = variables.find((v) => v.name === 'resp')?.expression ?? '';
+      const literal = /http\.Client\("([^"]*)"\)/.exec(expression)?.[1] ?? '';
+      assert.ok(
+        literal.startsWith('-----BEGIN CERTIFICATE-----\\n'),
+        `one CEL line, newlines escaped: ${literal}`
+      );
+      assert.equal(
+        literal.replaceAll('\\n', '\n').trim(),
+        caOf(objects).trim(),
+        'the CEL literal holds the chart CA'
+      );
+      assert.match(
+        JSON.stringify(policy.spec),
+        /https:\/\/sigpin\.sigpin-system\.svc:8443\/kyverno\/v1\/verify/
+      );
+      const result = validateRendered(r.stdout, objects);
+      assert.ok(result.ok, result.problems.join('\n'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

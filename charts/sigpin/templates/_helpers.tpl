@@ -212,7 +212,15 @@ Returns the object as JSON; callers adjust fields and print it with toYaml.
 {{- $json := $text | fromYaml | toJson -}}
 {{- $json = regexReplaceAll "https://[A-Za-z0-9.-]+\\.svc(:[0-9]+)?" $json (include "sigpin.baseURL" $) -}}
 {{- $ca := include "sigpin.caPEM" $ -}}
-{{- $caValue := ternary ($ca | b64enc | toJson) (printf "%s\n" $ca | toJson) (eq $.Values.engine "gatekeeper") -}}
-{{- $json = regexReplaceAllLiteral "\"caBundle\":\"(?:[^\"\\\\]|\\\\.)*\"" $json (printf "\"caBundle\":%s" $caValue) -}}
+{{- if eq $.Values.engine "gatekeeper" -}}
+{{- $json = regexReplaceAllLiteral `"caBundle":"(?:[^"\\]|\\.)*"` $json (printf "\"caBundle\":%s" ($ca | b64enc | toJson)) -}}
+{{- else -}}
+{{- /* Kyverno takes raw PEM wherever a certificate appears: a caBundle block (lines joined by a newline, `\n` in the
+JSON text) or a CEL string literal passed to http.Client (lines joined by an escaped newline, `\\n` in the JSON text).
+Each PEM block is replaced by the chart's CA with the same line separator. */ -}}
+{{- $lines := splitList "\n" $ca -}}
+{{- $json = regexReplaceAllLiteral `-----BEGIN CERTIFICATE-----(?:\\\\n[^"\\]*?)+?\\\\n-----END CERTIFICATE-----` $json (join "\\\\n" $lines) -}}
+{{- $json = regexReplaceAllLiteral `-----BEGIN CERTIFICATE-----(?:\\n[^"\\]*?)+?\\n-----END CERTIFICATE-----` $json (join "\\n" $lines) -}}
+{{- end -}}
 {{- $json -}}
 {{- end -}}
