@@ -124,6 +124,27 @@ describe('cache over a real Redis', requireBinary('redis-server'), () => {
     assert.equal(calls, 1);
   });
 
+  test('a stale entry refreshed by one replica is picked up from L2 by the others (one load, not one each)', async (t) => {
+    namespaceCounter++;
+    const clock = { now: 1_900_000_000_000 };
+    const a = await open(t, { now: () => clock.now });
+    const b = await open(t, { now: () => clock.now });
+    const first = new CachedLoader({ cache: a.cache, logger });
+    const second = new CachedLoader({ cache: b.cache, logger });
+    const calls = { a: 0, b: 0 };
+    const loadA = async () => `v${++calls.a}`;
+    const loadB = async () => `b${++calls.b}`;
+    await first.load('d:app:1', loadA, POLICY);
+    assert.equal((await second.load('d:app:1', loadB, POLICY)).source, 'l2');
+    clock.now += POLICY.ttlMs + 1;
+    assert.deepEqual(await first.load('d:app:1', loadA, POLICY), { value: 'v1', source: 'stale' });
+    await first.drain();
+    assert.deepEqual(await second.load('d:app:1', loadB, POLICY), { value: 'v1', source: 'stale' });
+    await second.drain();
+    assert.deepEqual(await second.load('d:app:1', loadB, POLICY), { value: 'v2', source: 'l1' });
+    assert.deepEqual(calls, { a: 2, b: 0 });
+  });
+
   test('negative entries are shared too', async (t) => {
     namespaceCounter++;
     const a = await open(t);
