@@ -1,0 +1,223 @@
+/**
+ * The real cosign CLI as an independent signer (built by scripts/setup-cosign.sh from the Go module proxy):
+ * v2 writes legacy `sha256-<hex>.sig` signatures and `.att` attestations; v3 writes sigstore bundles as OCI
+ * referrers (with the `sha256-<hex>` fallback index, since distribution 2.8 has no referrers API).
+ * Locally the test skips when the binaries are missing; under CI it fails instead.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { requireBinary } from '../support/binaries.ts';
+import { startKeylessMock, type KeylessMock } from '../support/keyless.ts';
+import { pushImage } from '../support/images.ts';
+import { SLSA_PROVENANCE_V1 } from '../support/signing.ts';
+import {
+  code,
+  FIXTURES,
+  keyAuthority,
+  requires,
+  startVerifyEnv,
+  verifyDigest,
+  type VerifyEnv,
+} from './env.ts';
+
+const run = promisify(execFile);
+const TOOLS = process.env.SIGPIN_TOOLS ?? join(homedir(), '.cache', 'sigpin-tools');
+/** Keep in step with scripts/setup-cosign.sh. */
+const COSIGN = { v2: join(TOOLS, 'cosign-v2.6.5', 'cosign'), v3: join(TOOLS, 'cosign-v3.1.3', 'cosign') };
+const KEY = join(FIXTURES, 'cosign-upstream-sigstore-label.key');
+const PUB = join(FIXTURES, 'cosign-upstream-sigstore-label.pub');
+const OTHER_PUB = join(FIXTURES, 'testbed-generated.pub');
+const PASSWORD = 'hello'; // cosign-upstream.pass
+
+function requireCosign(path: string): { skip?: string } {
+  try {
+    accessSync(path, constants.X_OK);
+    return {};
+  } catch {
+    const reason = `${path} missing: run scripts/setup-cosign.sh`;
+    if (process.env.CI) throw new Error(`${reason} (CI must not skip tests)`);
+    return { skip: reason };
+  }
+}
+
+describe('signatures made by the real cosign CLI (real registry)', requireBinary('docker-registry'), () => {
+  let env: VerifyEnv;
+  let mock: KeylessMock;
+
+  before(async () => {
+    env = await startVerifyEnv();
+    mock = await startKeylessMock();
+  });
+  after(async () => {
+    await mock.stop();
+    await env.stop();
+  });
+
+  /** Runs cosign offline against the loopback registry (no TUF, no public Sigstore). */
+  async function cosign(
+    binary: string,
+    args: string[],
+    extraEnv: Record<string, string> = {}
+  ): Promise<void> {
+    try {
+      await run(binary, args, {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOME: env.dir,
+          TUF_ROOT: join(env.dir, 'tuf'),
+          COSIGN_PASSWORD: PASSWORD,
+          COSIGN_YES: 'true',
+          ...extraEnv,
+        },
+        timeout: 120_000,
+        maxBuffer: 8 * 1024 * 1024,
+      });
+    } catch (err) {
+      const e = err as { stderr?: string; message?: string };
+      throw new Error(`cosign ${args[0]} failed: ${e.stderr ?? e.message}`, { cause: err });
+    }
+  }
+  const registryFlags = ['--allow-http-registry', '--allow-insecure-registry'];
+
+  test(
+    'cosign v2 sign --key: legacy .sig verifies; wrong key UNTRUSTED',
+    requireCosign(COSIGN.v2),
+    async () => {
+      const repo = 'cosign2/app';
+      const image = await pushImage(env.registry, repo, 'v1', 'oci-index');
+      const ref = `${env.registry.host}/${repo}@${image.digest}`;
+      await cosign(COSIGN.v2, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
+      const verifier = await env.verifier([keyAuthority('release', PUB), keyAuthority('other', OTHER_PUB)]);
+      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['release']));
+      assert.deepEqual(result.signatures, [{ authority: 'release', kind: 'key' }]);
+      await assert.rejects(
+        verifyDigest(verifier, env, repo, image.digest, requires(['other'])),
+        code('UNTRUSTED')
+      );
+    }
+  );
+
+  test(
+    'cosign v2 sign with a Rekor upload (mock Rekor): SET verified for tlog: required',
+    requireCosign(COSIGN.v2),
+    async () => {
+      const repo = 'cosign2/rekor';
+      const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
+      const rekorPub = await env.write(
+        'rekor.pub',
+        `-----BEGIN PUBLIC KEY-----\n${String((mock.trustedRoot.tlogs as Array<{ publicKey: { rawBytes: string } }>)[0]?.publicKey.rawBytes)}\n-----END PUBLIC KEY-----\n`
+      );
+      await cosign(
+        COSIGN.v2,
+        [
+          'sign',
+          '--key',
+          KEY,
+          '--rekor-url',
+          mock.rekorURL('trusted'),
+          ...registryFlags,
+          `${env.registry.host}/${repo}@${image.digest}`,
+        ],
+        { SIGSTORE_REKOR_PUBLIC_KEY: rekorPub }
+      );
+      const root = await env.write('cosign-rekor-root.json', JSON.stringify(mock.trustedRoot));
+      const verifier = await env.verifier([
+        keyAuthority('release', PUB, { tlog: 'required', trustedRoot: root }),
+      ]);
+      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['release']));
+      assert.match(result.signatures[0]?.tlog?.logIndex ?? '', /^\d+$/);
+    }
+  );
+
+  test(
+    'cosign v2 attest: legacy .att attestation required by predicate type',
+    requireCosign(COSIGN.v2),
+    async () => {
+      const repo = 'cosign2/attest';
+      const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
+      const ref = `${env.registry.host}/${repo}@${image.digest}`;
+      await cosign(COSIGN.v2, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
+      const verifier = await env.verifier([keyAuthority('release', PUB)]);
+      const need = requires(['release'], 1, [
+        { predicateType: SLSA_PROVENANCE_V1, authorities: ['release'] },
+      ]);
+      await assert.rejects(
+        verifyDigest(verifier, env, repo, image.digest, need),
+        code('ATTESTATION_MISSING')
+      );
+      const predicate = await env.write(
+        'provenance.json',
+        JSON.stringify({ buildDefinition: { buildType: 'x' }, runDetails: {} })
+      );
+      await cosign(COSIGN.v2, [
+        'attest',
+        '--key',
+        KEY,
+        '--tlog-upload=false',
+        '--type',
+        SLSA_PROVENANCE_V1,
+        '--predicate',
+        predicate,
+        ...registryFlags,
+        ref,
+      ]);
+      const result = await verifyDigest(verifier, env, repo, image.digest, need);
+      assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'release' }]);
+    }
+  );
+
+  test(
+    'cosign v3 sign --key: bundle referrer (fallback tag) verifies; wrong key UNTRUSTED',
+    requireCosign(COSIGN.v3),
+    async () => {
+      const repo = 'cosign3/app';
+      const image = await pushImage(env.registry, repo, 'v1', 'oci-index');
+      const ref = `${env.registry.host}/${repo}@${image.digest}`;
+      await cosign(COSIGN.v3, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
+      const verifier = await env.verifier([keyAuthority('release', PUB), keyAuthority('other', OTHER_PUB)]);
+      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['release']));
+      assert.deepEqual(result.signatures, [{ authority: 'release', kind: 'key' }]);
+      await assert.rejects(
+        verifyDigest(verifier, env, repo, image.digest, requires(['other'])),
+        code('UNTRUSTED')
+      );
+    }
+  );
+
+  test('cosign v3 attest --key: bundle attestation by predicate type', requireCosign(COSIGN.v3), async () => {
+    const repo = 'cosign3/attest';
+    const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
+    const ref = `${env.registry.host}/${repo}@${image.digest}`;
+    await cosign(COSIGN.v3, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
+    const predicate = await env.write(
+      'provenance3.json',
+      JSON.stringify({ buildDefinition: { buildType: 'x' }, runDetails: {} })
+    );
+    await cosign(COSIGN.v3, [
+      'attest',
+      '--key',
+      KEY,
+      '--tlog-upload=false',
+      '--type',
+      SLSA_PROVENANCE_V1,
+      '--predicate',
+      predicate,
+      ...registryFlags,
+      ref,
+    ]);
+    const verifier = await env.verifier([keyAuthority('release', PUB)]);
+    const result = await verifyDigest(
+      verifier,
+      env,
+      repo,
+      image.digest,
+      requires(['release'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['release'] }])
+    );
+    assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'release' }]);
+  });
+});
