@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { z } from 'zod';
+import { SigpinError } from '../errors.ts';
 import { canonicalRegistry } from './address-policy.ts';
 import { DOCKER_HUB, DOCKER_HUB_CONFIG_KEY } from './constants.ts';
 
@@ -137,21 +138,21 @@ export class CredentialStore {
 
   /**
    * The credential for a registry: the namespace's pull secrets first (they are the most specific), then the
-   * static config, then the docker config file. Undefined means anonymous.
+   * static config, then the docker config file. Undefined means anonymous. Lookup failures are thrown.
    */
   async find(registry: string, namespace: string | undefined): Promise<Credential | undefined> {
     const canonical = canonicalRegistry(registry);
     if (namespace && this.#pullSecrets) {
+      // a failing lookup is not "no credentials": falling back to anonymous would turn an API outage into
+      // definitive UNAUTHORIZED answers, so it fails the request as transient instead
+      let fromSecret: Credential | undefined;
       try {
-        const fromSecret = await this.#pullSecrets(canonical, namespace);
-        if (fromSecret) return fromSecret;
+        fromSecret = await this.#pullSecrets(canonical, namespace);
       } catch (err) {
-        // a failing lookup must not break anonymous or static access; the lookup logs its own details
-        this.#logger.warn(
-          { registry: canonical, namespace, err: errorName(err) },
-          'pull secret lookup failed'
-        );
+        if (err instanceof SigpinError) throw err;
+        throw new SigpinError('INTERNAL', `pull secret lookup for ${namespace} failed (${errorName(err)})`);
       }
+      if (fromSecret) return fromSecret;
     }
     const fromStatic = this.#static.get(canonical);
     if (fromStatic) return fromStatic;
