@@ -195,3 +195,54 @@ describe('container image contents: production install and start command', skip,
     assert.equal(await post({ cert: leaf.certPem, key: leaf.keyPem }), 200, output);
   });
 });
+
+describe('provider/Dockerfile matches what this test installs and runs', () => {
+  const dockerfile = readFileSync(path.join(ROOT, 'provider/Dockerfile'), 'utf8');
+  const instructions = dockerfile
+    .split('\n')
+    .filter((l) => l.trim() && !l.trim().startsWith('#'))
+    .map((l) => l.trim());
+
+  test('multi-stage on Node 24, production dependencies only, non-root, the serve command', () => {
+    const froms = instructions.filter((l) => l.startsWith('FROM '));
+    assert.equal(froms.length, 2, 'a dependency stage and a runtime stage');
+    for (const f of froms) assert.match(f, /^FROM node:24[-.\w]*( AS \w+)?$/);
+    assert.ok(
+      instructions.some((l) => /npm ci --omit=dev --ignore-scripts/.test(l)),
+      'npm ci --omit=dev --ignore-scripts'
+    );
+    const user = instructions.filter((l) => l.startsWith('USER ')).pop() ?? '';
+    assert.match(user, /^USER [1-9]\d*:[1-9]\d*$/, 'numeric non-root user (runAsNonRoot can check it)');
+    assert.equal(
+      instructions.find((l) => l.startsWith('ENTRYPOINT')),
+      'ENTRYPOINT ["node", "provider/bin/sigpin.js"]'
+    );
+    assert.equal(
+      instructions.find((l) => l.startsWith('CMD')),
+      'CMD ["serve", "--config", "/etc/sigpin/config.yaml"]'
+    );
+  });
+
+  test('the image copies exactly package.json, package-lock.json, provider/bin and provider/src', () => {
+    const copied = instructions
+      .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
+      .flatMap((l) =>
+        l
+          .replace(/--chown=\S+\s*/, '')
+          .split(/\s+/)
+          .slice(1, -1)
+      );
+    assert.deepEqual(copied.sort(), [
+      'package-lock.json',
+      'package.json',
+      'package.json',
+      'provider/bin',
+      'provider/src',
+    ]);
+    const ignore = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8');
+    for (const p of ['package.json', 'package-lock.json', 'provider/bin/', 'provider/src/']) {
+      assert.ok(ignore.includes(`!${p}`), `.dockerignore lets ${p} in`);
+    }
+    assert.match(ignore, /^\*$/m, '.dockerignore starts from nothing');
+  });
+});
