@@ -117,6 +117,7 @@ export async function createRuntime(
     cache,
     ready: async () => (config.cache.required ? cache.ready() : true),
     async close() {
+      await loader.drain();
       await verifier?.close();
       await registry.close();
       await cache.close();

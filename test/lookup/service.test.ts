@@ -37,7 +37,9 @@ function fakes(tags: Record<string, string | SigpinError>) {
       return { signatures: [{ authority: 'release', kind: 'key' }] };
     },
   };
-  const loader: Loader = { load: async (_key, load) => ({ value: await load(), source: 'load' }) };
+  const loader: Loader = {
+    load: async (_key, load) => ({ value: await load(AbortSignal.timeout(5_000)), source: 'load' }),
+  };
   return { registry, verifier, loader, calls };
 }
 

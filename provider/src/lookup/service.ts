@@ -51,8 +51,9 @@ export interface Verifier {
 export interface Loader {
   load<T>(
     key: string,
-    loader: () => Promise<T>,
-    policy: { ttlMs: number; staleMs?: number; negativeTtlMs?: number }
+    loader: (signal: AbortSignal) => Promise<T>,
+    policy: { ttlMs: number; staleMs?: number; negativeTtlMs?: number },
+    options?: { signal?: AbortSignal }
   ): Promise<{ value: T; source: string }>;
 }
 
@@ -160,9 +161,12 @@ export class LookupService {
     const { value } = await withDeadline(
       this.#o.loader.load(
         `d:${namespace}${canonicalReference(image)}`,
-        async () => {
-          // The shared load gets its own deadline: it may outlive the request that started it.
-          const own: RequestContext = { ...ctx, signal: AbortSignal.timeout(timings.loadTimeoutMs) };
+        async (shared) => {
+          // The shared load has its own bound and stops early once every waiting request has given up.
+          const own: RequestContext = {
+            ...ctx,
+            signal: AbortSignal.any([shared, AbortSignal.timeout(timings.loadTimeoutMs)]),
+          };
           const { digest } = await this.#o.registry.resolveDigest(
             image.registry,
             image.repository,
@@ -171,7 +175,8 @@ export class LookupService {
           );
           return digest;
         },
-        { ttlMs: timings.digestTtlMs, staleMs: timings.digestStaleMs, negativeTtlMs: timings.negativeTtlMs }
+        { ttlMs: timings.digestTtlMs, staleMs: timings.digestStaleMs, negativeTtlMs: timings.negativeTtlMs },
+        { signal: ctx.signal }
       ),
       ctx.signal
     );
@@ -212,15 +217,16 @@ export class LookupService {
       this.#o.loader.load(
         // Content-addressed and policy-bound, never by tag (GHSA-2r43-6962-xcw5).
         `v:${repositoryName(image)}@${digest}:${policy.name}:${policy.fingerprint}`,
-        () =>
+        (shared) =>
           verifier.verify({
             registry: image.registry,
             repository: image.repository,
             digest,
             requirements: policy.requirements,
-            ctx: { ...ctx, signal: AbortSignal.timeout(timings.loadTimeoutMs) },
+            ctx: { ...ctx, signal: AbortSignal.any([shared, AbortSignal.timeout(timings.loadTimeoutMs)]) },
           }),
-        { ttlMs: timings.verdictTtlMs, negativeTtlMs: timings.negativeTtlMs }
+        { ttlMs: timings.verdictTtlMs, negativeTtlMs: timings.negativeTtlMs },
+        { signal: ctx.signal }
       ),
       ctx.signal
     );
