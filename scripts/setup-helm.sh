@@ -21,6 +21,8 @@ FLUX_KUSTOMIZE_MODULE=github.com/fluxcd/kustomize-controller@v1.9.6
 FLUX_SOURCE_MODULE=github.com/fluxcd/source-controller@v1.9.6
 ARGOCD_MODULE=github.com/argoproj/argo-cd/v3@v3.5.7
 
+# The Go toolchain lives in /usr/local/go on these machines; it may be missing from a non-login PATH.
+[ -d /usr/local/go/bin ] && PATH="$PATH:/usr/local/go/bin"
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 tools="${SIGPIN_TOOLS:-$HOME/.cache/sigpin-tools}"
 helm_bin="$tools/helm-$HELM_VERSION/helm"
