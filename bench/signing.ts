@@ -10,7 +10,7 @@ import { createHash, generateKeyPairSync, sign, X509Certificate, type KeyObject 
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fulcioHandler, initializeCA, initializeCTLog, initializeTLog, rekorHandler } from '@sigstore/mock';
-import { FulcioSigner, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
+import { DSSEBundleBuilder, FulcioSigner, MessageSignatureBundleBuilder, RekorWitness } from '@sigstore/sign';
 import { bundleToJSON } from '@sigstore/bundle';
 import {
   blobOf,
@@ -72,17 +72,19 @@ export class KeylessSigner {
   readonly trustedRoot: Record<string, unknown>;
   readonly #servers: http.Server[];
   readonly #builder: MessageSignatureBundleBuilder;
+  readonly #dsseBuilder: DSSEBundleBuilder;
   readonly #rootPem: string;
 
   private constructor(
     trustedRoot: Record<string, unknown>,
     servers: http.Server[],
-    builder: MessageSignatureBundleBuilder,
+    builders: { message: MessageSignatureBundleBuilder; dsse: DSSEBundleBuilder },
     rootPem: string
   ) {
     this.trustedRoot = trustedRoot;
     this.#servers = servers;
-    this.#builder = builder;
+    this.#builder = builders.message;
+    this.#dsseBuilder = builders.dsse;
     this.#rootPem = rootPem;
   }
 
@@ -149,8 +151,13 @@ export class KeylessSigner {
       signer,
       witnesses: [new RekorWitness({ rekorBaseURL: rekor.url })],
     });
+    const dsse = new DSSEBundleBuilder({
+      signer,
+      // The mock Rekor's `dsse` entries do not verify with @sigstore/verify; `intoto` ones do (as in the testbed).
+      witnesses: [new RekorWitness({ rekorBaseURL: rekor.url, entryType: 'intoto' })],
+    });
     const rootPem = new X509Certificate(bytes(ca.rootCertificate)).toString();
-    return new KeylessSigner(trustedRoot, [fulcio.server, rekor.server], builder, rootPem);
+    return new KeylessSigner(trustedRoot, [fulcio.server, rekor.server], { message: builder, dsse }, rootPem);
   }
 
   async sign(payload: Buffer): Promise<SignatureLayer> {
@@ -180,6 +187,15 @@ export class KeylessSigner {
         [ANNOTATION_BUNDLE]: JSON.stringify(rekorBundle),
       },
     };
+  }
+
+  /** A cosign v3 style sigstore bundle: an in-toto statement in a DSSE envelope, as bundle JSON. */
+  async signStatement(statement: object): Promise<unknown> {
+    const bundle = await this.#dsseBuilder.create({
+      data: Buffer.from(JSON.stringify(statement)),
+      type: 'application/vnd.in-toto+json',
+    });
+    return bundleToJSON(bundle);
   }
 
   async stop(): Promise<void> {
