@@ -192,9 +192,30 @@ function compileIdentity(i: IdentityMaterial, what: string): CompiledIdentity {
   };
 }
 
+/** Every key and CA in a trusted root must say from when it is valid: a missing start is malformed, not "always". */
+function assertValidityStarts(json: Record<string, unknown>, what: string): void {
+  const entries = (key: string): unknown[] => (Array.isArray(json[key]) ? (json[key] as unknown[]) : []);
+  const startOf = (v: unknown): unknown =>
+    (v as { validFor?: { start?: unknown } } | undefined)?.validFor?.start;
+  for (const key of ['tlogs', 'ctlogs']) {
+    entries(key).forEach((e, n) => {
+      if (typeof startOf((e as { publicKey?: unknown }).publicKey) !== 'string') {
+        throw new Error(`${what}: trusted root ${key}[${n}] has no publicKey.validFor.start`);
+      }
+    });
+  }
+  for (const key of ['certificateAuthorities', 'timestampAuthorities']) {
+    entries(key).forEach((e, n) => {
+      if (typeof startOf(e) !== 'string')
+        throw new Error(`${what}: trusted root ${key}[${n}] has no validFor.start`);
+    });
+  }
+}
+
 function parseTrustedRoot(json: unknown, what: string): TrustedRoot {
   if (typeof json !== 'object' || json === null)
     throw new Error(`${what}: trusted root is not a JSON object`);
+  assertValidityStarts(json as Record<string, unknown>, what);
   try {
     return TrustedRoot.fromJSON(json);
   } catch (err) {

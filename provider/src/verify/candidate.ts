@@ -22,6 +22,7 @@ import { X509Certificate as CoreX509Certificate } from '@sigstore/core';
 import { HashAlgorithm } from '@sigstore/protobuf-specs';
 import { toSignedEntity, Verifier, type SignedEntity } from '@sigstore/verify';
 import type { TrustedAuthority } from './authorities.ts';
+import { verifyPrehashed } from './prehash.ts';
 import { checkInTotoStatement, checkSimpleSigningPayload, ClaimError, type Claim } from './claims.ts';
 import type { SignatureVerdict } from './types.ts';
 
@@ -209,14 +210,40 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+/** An artifact known only by its SHA-256 digest (conformance "verify by digest"). */
+export interface PrehashedArtifact {
+  sha256: Buffer;
+}
+
+/** The signed artifact of a message signature: its bytes, or only its digest. */
+export type Artifact = Buffer | PrehashedArtifact;
+
+function prehashedSignatureContent(signature: Buffer, digest: Buffer): SignedEntity['signature'] {
+  return {
+    signature,
+    compareSignature: (other) => sameBytes(other, signature),
+    compareDigest: (d) => sameBytes(d, digest),
+    compareSignedDigest: (d) => sameBytes(d, digest),
+    verifySignature: (key) => verifyPrehashed(key, digest, 'sha256', signature),
+  };
+}
+
 /** Builds the entity sigstore-js verifies, with our payload signature check for message signatures. */
-function toEntity(bundle: Bundle, payload: Buffer | undefined, legacy: boolean): SignedEntity {
+function toEntity(bundle: Bundle, artifact: Artifact | undefined, legacy: boolean): SignedEntity {
+  const payload = Buffer.isBuffer(artifact) ? artifact : undefined;
   const entity = toSignedEntity(bundle, payload);
   if (bundle.content.$case === 'messageSignature') {
-    if (!payload) throw new CandidateError('message signature without the signed payload');
+    if (!artifact) throw new CandidateError('message signature without the signed payload');
     const { messageDigest, signature } = bundle.content.messageSignature;
     const hash = HASH_NAMES[messageDigest.algorithm];
     if (!hash) throw new CandidateError(`unsupported message digest algorithm ${messageDigest.algorithm}`);
+    if (!payload) {
+      const prehashed = artifact as PrehashedArtifact;
+      if (hash !== 'sha256' || !sameBytes(prehashed.sha256, messageDigest.digest)) {
+        throw new CandidateError('message digest does not match the artifact digest');
+      }
+      return { ...entity, signature: prehashedSignatureContent(signature, messageDigest.digest) };
+    }
     if (!sameBytes(createHash(hash).update(payload).digest(), messageDigest.digest)) {
       throw new CandidateError('message digest does not match the payload');
     }
@@ -231,7 +258,7 @@ function toEntity(bundle: Bundle, payload: Buffer | undefined, legacy: boolean):
 /** Verifies a bundle against one key authority. */
 export function verifyWithKey(
   bundle: Bundle,
-  payload: Buffer | undefined,
+  payload: Artifact | undefined,
   authority: TrustedAuthority,
   legacy: boolean
 ): SignatureVerdict {
@@ -253,6 +280,10 @@ export function verifyWithKey(
       timestamps: entity.timestamps.filter((t) => t.$case !== 'transparency-log'),
     };
   }
+  if (authority.trust.timestampAuthorities.length === 0) {
+    // likewise RFC 3161 timestamps without a trusted TSA: a key authority needs no signing time
+    entity = { ...entity, timestamps: entity.timestamps.filter((t) => t.$case !== 'timestamp-authority') };
+  }
   const verifier = new Verifier(authority.trust, {
     tlogThreshold: authority.tlog === 'required' ? 1 : 0,
     ctlogThreshold: 0,
@@ -267,7 +298,7 @@ export function verifyWithKey(
 /** Verifies a bundle against one keyless authority: chain at signing time, SCT, tlog, EKU, identity. */
 export function verifyKeyless(
   bundle: Bundle,
-  payload: Buffer | undefined,
+  payload: Artifact | undefined,
   authority: TrustedAuthority,
   legacy: boolean
 ): SignatureVerdict {
