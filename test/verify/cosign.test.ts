@@ -84,6 +84,32 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
   }
   const registryFlags = ['--allow-http-registry', '--allow-insecure-registry'];
 
+  /** cosign v3 takes its service URLs from a signing config; none here = no Fulcio, no Rekor, no TSA. */
+  async function signingConfig(rekorURL?: string): Promise<string> {
+    const rekorTlogUrls = rekorURL
+      ? [
+          {
+            url: rekorURL,
+            majorApiVersion: 1,
+            validFor: { start: '2020-01-01T00:00:00Z' },
+            operator: 'sigpin-test',
+          },
+        ]
+      : [];
+    return env.write(
+      `signing-config-${rekorURL ? 'rekor' : 'none'}.json`,
+      JSON.stringify({
+        mediaType: 'application/vnd.dev.sigstore.signingconfig.v0.2+json',
+        caUrls: [],
+        oidcUrls: [],
+        rekorTlogUrls,
+        tsaUrls: [],
+        rekorTlogConfig: { selector: 'ANY' },
+        tsaConfig: { selector: 'ANY' },
+      })
+    );
+  }
+
   test(
     'cosign v2 sign --key: legacy .sig verifies; wrong key UNTRUSTED',
     requireCosign(COSIGN.v2),
@@ -178,7 +204,15 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
       const repo = 'cosign3/app';
       const image = await pushImage(env.registry, repo, 'v1', 'oci-index');
       const ref = `${env.registry.host}/${repo}@${image.digest}`;
-      await cosign(COSIGN.v3, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
+      await cosign(COSIGN.v3, [
+        'sign',
+        '--key',
+        KEY,
+        '--signing-config',
+        await signingConfig(),
+        ...registryFlags,
+        ref,
+      ]);
       const verifier = await env.verifier([keyAuthority('release', PUB), keyAuthority('other', OTHER_PUB)]);
       const result = await verifyDigest(verifier, env, repo, image.digest, requires(['release']));
       assert.deepEqual(result.signatures, [{ authority: 'release', kind: 'key' }]);
@@ -193,7 +227,8 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
     const repo = 'cosign3/attest';
     const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
     const ref = `${env.registry.host}/${repo}@${image.digest}`;
-    await cosign(COSIGN.v3, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
+    const config = await signingConfig();
+    await cosign(COSIGN.v3, ['sign', '--key', KEY, '--signing-config', config, ...registryFlags, ref]);
     const predicate = await env.write(
       'provenance3.json',
       JSON.stringify({ buildDefinition: { buildType: 'x' }, runDetails: {} })
@@ -202,7 +237,8 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
       'attest',
       '--key',
       KEY,
-      '--tlog-upload=false',
+      '--signing-config',
+      config,
       '--type',
       SLSA_PROVENANCE_V1,
       '--predicate',
