@@ -1,6 +1,9 @@
 // Pull secrets and Secret keys read through @kubernetes/client-node from a fake API server (no Kubernetes API
 // server runs here); the end-to-end case authenticates against the real docker-registry with them.
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { pino } from 'pino';
@@ -54,6 +57,23 @@ test('fake API server: credentials from the default ServiceAccount pull secrets 
     'GET /api/v1/namespaces/team/secrets/legacy',
     'GET /api/v1/namespaces/team/secrets/hub',
   ]);
+});
+
+test('fake API server: reached through a kubeconfig file', async (t) => {
+  const api = await fakeApi(t);
+  api.put(serviceAccount('team', ['regcred']));
+  api.put(dockerConfigSecret('team', 'regcred', { 'r.example': { auth: b64('u:p') } }));
+  const dir = await mkdtemp(join(tmpdir(), 'sigpin-kubeconfig-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const file = join(dir, 'kubeconfig');
+  await writeFile(file, api.kubeConfig.exportConfig());
+  const lookup = createPullSecretLookup({ kubeconfigFile: file, ttlMs: 60_000, logger: silent });
+  assert.deepEqual(await lookup('r.example', 'team'), { username: 'u', password: 'p' });
+  const reader = createSecretReader({ kubeconfigFile: file });
+  assert.equal(
+    (await reader.readSecretKey('team', 'regcred', '.dockerconfigjson')).toString().includes('auths'),
+    true
+  );
 });
 
 test('fake API server: cached per namespace for the TTL, then read again', async (t) => {

@@ -11,11 +11,23 @@ export const DEFAULT_KUBE_TIMEOUT_MS = 5000;
 
 export type ReadResult<T> = { found: true; value: T } | { found: false; status: 403 | 404 };
 
-/** The KubeConfig to use: the one given, else in-cluster or ~/.kube/config (client-node's default order). */
-export function resolveKubeConfig(kubeConfig?: KubeConfig): KubeConfig {
-  if (kubeConfig) return kubeConfig;
+/** Where the API server is: a KubeConfig object, a kubeconfig file, or neither (the default). */
+export interface KubeConfigSource {
+  /** Optional: a ready KubeConfig (tests). */
+  kubeConfig?: KubeConfig;
+  /** Optional: a kubeconfig file path. */
+  kubeconfigFile?: string;
+}
+
+/**
+ * The KubeConfig to use: the object given, else the file given, else client-node's default order
+ * (KUBECONFIG, ~/.kube/config, in-cluster service account).
+ */
+export function resolveKubeConfig(source: KubeConfigSource = {}): KubeConfig {
+  if (source.kubeConfig) return source.kubeConfig;
   const loaded = new KubeConfig();
-  loaded.loadFromDefault();
+  if (source.kubeconfigFile) loaded.loadFromFile(source.kubeconfigFile);
+  else loaded.loadFromDefault();
   return loaded;
 }
 

@@ -4,3 +4,4 @@ export type { PullSecretLookupOptions } from './pull-secrets.ts';
 export { createSecretReader } from './secrets.ts';
 export type { SecretReader } from './secrets.ts';
 export { resolveKubeConfig } from './api.ts';
+export type { KubeConfigSource } from './api.ts';

@@ -5,15 +5,14 @@
  * namespace, ServiceAccount or Secret, or missing permissions, means "no credentials" (logged at warn, without
  * any secret content); other API failures are transient errors so the caller does not fall back to anonymous.
  */
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { canonicalRegistry, parseDockerConfig } from '../registry/index.ts';
 import type { Credential, CredentialLookup } from '../registry/index.ts';
 import { KubeReader, resolveKubeConfig } from './api.ts';
+import type { KubeConfigSource } from './api.ts';
 
-export interface PullSecretLookupOptions {
-  /** Where the API server is. Optional, default in-cluster / ~/.kube/config. */
-  kubeConfig?: KubeConfig;
+export interface PullSecretLookupOptions extends KubeConfigSource {
   /** How long a namespace's credentials are reused. Required. */
   ttlMs: number;
   /** Required. */
@@ -49,8 +48,8 @@ export function credentialsFromSecret(secret: V1Secret): {
 }
 
 export function createPullSecretLookup(options: PullSecretLookupOptions): CredentialLookup {
-  const logger = options.logger.child({ component: 'pull-secrets' });
-  const reader = new KubeReader(resolveKubeConfig(options.kubeConfig), options.timeoutMs);
+  const { logger } = options;
+  const reader = new KubeReader(resolveKubeConfig(options), options.timeoutMs);
   const serviceAccount = options.serviceAccount ?? 'default';
   const cache = new Map<string, { expiresAt: number; credentials: Map<string, Credential> }>();
   const inflight = new Map<string, Promise<Map<string, Credential>>>();

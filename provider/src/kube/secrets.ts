@@ -1,17 +1,15 @@
 /** Trust material kept in Secrets (keys, trusted roots): one key of one Secret, as bytes. */
-import type { KubeConfig } from '@kubernetes/client-node';
 import { SigpinError } from '../errors.ts';
 import { KubeReader, resolveKubeConfig } from './api.ts';
+import type { KubeConfigSource } from './api.ts';
 
 export interface SecretReader {
   /** The decoded value of `key` in Secret `namespace/name`; NOT_FOUND when the Secret or key is missing. */
   readSecretKey(namespace: string, name: string, key: string): Promise<Buffer>;
 }
 
-export function createSecretReader(
-  options: { kubeConfig?: KubeConfig; timeoutMs?: number } = {}
-): SecretReader {
-  const reader = new KubeReader(resolveKubeConfig(options.kubeConfig), options.timeoutMs);
+export function createSecretReader(options: KubeConfigSource & { timeoutMs?: number } = {}): SecretReader {
+  const reader = new KubeReader(resolveKubeConfig(options), options.timeoutMs);
   return {
     async readSecretKey(namespace, name, key) {
       const secret = await reader.readSecret(namespace, name);

@@ -63,7 +63,7 @@ export interface RegistryClientOptions {
   maxConcurrencyPerRegistry?: number;
   /** Retries of 408/429/5xx and network errors. Optional, default 2. */
   maxRetries?: number;
-  /** Required. */
+  /** Required. Used as given (give it a `component` binding); never receives credentials or tokens. */
   logger: Logger;
   /** Called once per HTTP exchange (metrics). Optional. */
   onRequest?: (e: RequestEvent) => void;
@@ -106,7 +106,7 @@ export class RegistryClient {
   readonly #logger: Logger;
 
   constructor(options: RegistryClientOptions) {
-    this.#logger = options.logger.child({ component: 'registry' });
+    this.#logger = options.logger;
     this.#policy = new AddressPolicy(options.allow, options.insecure ?? []);
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#credentials = new CredentialStore({
