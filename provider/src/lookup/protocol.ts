@@ -19,7 +19,20 @@ export class RequestError extends Error {
   override readonly name = 'RequestError';
 }
 
+// Building a zod schema costs far more than using one: build it once per set of limits, not per request.
+const schemas = new Map<string, ReturnType<typeof buildProviderRequestSchema>>();
+
 function providerRequestSchema(maxKeys: number, maxKeyLength: number) {
+  const id = `${maxKeys}/${maxKeyLength}`;
+  let schema = schemas.get(id);
+  if (schema === undefined) {
+    schema = buildProviderRequestSchema(maxKeys, maxKeyLength);
+    schemas.set(id, schema);
+  }
+  return schema;
+}
+
+function buildProviderRequestSchema(maxKeys: number, maxKeyLength: number) {
   return z.object({
     apiVersion: z.string().optional(),
     kind: z.string().optional(),
