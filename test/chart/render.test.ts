@@ -272,6 +272,41 @@ for (const [name, profile] of Object.entries(PROFILES)) {
       }
     });
 
+    test('policies leave the release namespace, the engine namespace and excludedNamespaces alone', async () => {
+      const { objects } = await render();
+      const v = profile as {
+        engine?: string;
+        excludedNamespaces?: string[];
+        gatekeeper?: { namespace?: string };
+      };
+      const engineNs =
+        (v.engine ?? 'gatekeeper') === 'gatekeeper'
+          ? (v.gatekeeper?.namespace ?? 'gatekeeper-system')
+          : 'kyverno';
+      const expected = [NAMESPACE, engineNs, ...(v.excludedNamespaces ?? ['kube-system'])];
+      let checked = 0;
+      for (const o of objects) {
+        const spec = o.spec as {
+          match?: { excludedNamespaces?: string[] };
+          rules?: { exclude?: { any?: { resources?: { namespaces?: string[] } }[] } }[];
+          matchConstraints?: { namespaceSelector?: unknown };
+        };
+        if (o.kind === 'Assign' || o.kind === 'SigpinVerifiedImages') {
+          assert.deepEqual(spec.match?.excludedNamespaces, expected, `${o.kind} ${o.metadata.name}`);
+          checked++;
+        }
+        if (o.kind === 'ClusterPolicy') {
+          for (const rule of spec.rules ?? []) {
+            const lists = (rule.exclude?.any ?? []).map((a) => a.resources?.namespaces).filter((n) => n);
+            assert.deepEqual(lists, [expected], `${o.metadata.name}: rule exclude`);
+            checked++;
+          }
+        }
+      }
+      const policies = objects.some((o) => ['Provider', 'ClusterPolicy'].includes(o.kind));
+      if (policies) assert.ok(checked > 0, 'exclusions checked');
+    });
+
     test('policy objects trust the one CA of the serving certificate and call this release', async () => {
       const { objects } = await render();
       const ca = caOf(objects).trim();
