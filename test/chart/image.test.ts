@@ -4,6 +4,8 @@
  * (.dockerignore), then the image's start command `node provider/bin/sigpin.js serve --config ...` from there, with
  * the config file and TLS Secret the chart renders (paths moved under a temp root). Node is the main checkout's
  * Node 24 (the `node` devDependency is absent from a production install, as in the image, whose base has Node 24).
+ * The install is `--offline` (from npm's cache, filled by the checkout's own `npm ci`): tests make no traffic to
+ * non-loopback addresses.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -66,7 +68,7 @@ describe('container image contents: production install and start command', skip,
     copyImageFiles(app);
     const install = spawnSync(
       'npm',
-      ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'],
+      ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--offline'],
       { cwd: app, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' }, timeout: 300_000 }
     );
     assert.equal(install.status, 0, `npm ci --omit=dev failed:\n${install.stdout}${install.stderr}`);
