@@ -216,6 +216,7 @@ describe('Gatekeeper v3.23.0 engine with the shipped policies against sigpin', n
     'TestAdmission/create/deployment/unsigned-is-denied',
     'TestAdmission/create/deployment/untrusted-is-denied',
     'TestAdmission/create/cronjob/signed-is-pinned-and-allowed',
+    'TestAdmission/create/pod/one-batched-call-per-webhook',
     'TestAdmission/create/pod/already-pinned-stays-as-is',
     'TestAdmission/update/deployment/tag-still-at-old-digest-skips-signature-checks',
     'TestAdmission/update/pod/unchanged-digest-is-not-verified-again',

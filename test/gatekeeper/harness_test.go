@@ -139,9 +139,11 @@ func sumSeries(text, name string, labels map[string]string) float64 {
 
 // counters snapshots the provider metrics the scenarios reason about.
 type counters struct {
-	skipped       float64 // sigpin_verify_skipped_total
-	verifyLookups float64 // sigpin_lookups_total{route="verify"}
-	registryGETs  float64 // sigpin_registry_requests_total{method="GET"}: manifests and signatures
+	skipped        float64 // sigpin_verify_skipped_total
+	verifyLookups  float64 // sigpin_lookups_total{route="verify"}: keys answered
+	registryGETs   float64 // sigpin_registry_requests_total{method="GET"}: manifests and signatures
+	verifyRequests float64 // HTTP requests Gatekeeper sent to /gatekeeper/v1/verify
+	mutateRequests float64 // HTTP requests Gatekeeper sent to /gatekeeper/v1/mutate
 }
 
 func (e *harnessEnv) counters(t *testing.T) counters {
@@ -150,15 +152,23 @@ func (e *harnessEnv) counters(t *testing.T) counters {
 		skipped:       e.metric(t, "sigpin_verify_skipped_total", nil),
 		verifyLookups: e.metric(t, "sigpin_lookups_total", map[string]string{"route": "verify"}),
 		registryGETs:  e.metric(t, "sigpin_registry_requests_total", map[string]string{"method": "GET"}),
+		verifyRequests: e.metric(t, "sigpin_request_duration_seconds_count",
+			map[string]string{"engine": "gatekeeper", "route": "verify"}),
+		mutateRequests: e.metric(t, "sigpin_request_duration_seconds_count",
+			map[string]string{"engine": "gatekeeper", "route": "mutate"}),
 	}
 }
 
 func (c counters) minus(o counters) counters {
-	return counters{c.skipped - o.skipped, c.verifyLookups - o.verifyLookups, c.registryGETs - o.registryGETs}
+	return counters{
+		c.skipped - o.skipped, c.verifyLookups - o.verifyLookups, c.registryGETs - o.registryGETs,
+		c.verifyRequests - o.verifyRequests, c.mutateRequests - o.mutateRequests,
+	}
 }
 
 func (c counters) String() string {
-	return fmt.Sprintf("verify skipped %v, verify keys answered %v, registry GETs %v", c.skipped, c.verifyLookups, c.registryGETs)
+	return fmt.Sprintf("verify skipped %v, verify keys answered %v, registry GETs %v, verify requests %v, mutate requests %v",
+		c.skipped, c.verifyLookups, c.registryGETs, c.verifyRequests, c.mutateRequests)
 }
 
 // deadProviderBase is an https base URL on 127.0.0.1 where nothing listens.
@@ -378,6 +388,21 @@ func TestAdmission(t *testing.T) {
 		expectAllowed(t, v)
 		expectImages(t, v.object, map[string]string{"spec.jobTemplate.spec.template.spec.containers[job]": img.Signed.pinned()})
 	})
+	t.Run("create/pod/one-batched-call-per-webhook", func(t *testing.T) {
+		// Four containers, three distinct images, in a namespace no other review used (no cache hits).
+		obj := pod("batch", []ctr{{"a", img.Signed.Ref}, {"b", img.SignedInit.Ref}, {"c", img.Signed.Ref}}, []ctr{{"i", img.Unsigned.Ref}}, nil)
+		before := env.counters(t)
+		v := gk.admit(t, admissionv1.Create, obj, nil)
+		delta := env.counters(t).minus(before)
+		t.Logf("provider metrics delta: %s", delta)
+		expectDenied(t, v, "validation", "initContainers[i]", "UNSIGNED")
+		if delta.mutateRequests != 1 || delta.verifyRequests != 1 {
+			t.Errorf("want one mutate and one verify request for the whole Pod, got %v and %v", delta.mutateRequests, delta.verifyRequests)
+		}
+		if delta.verifyLookups != 3 {
+			t.Errorf("want the 3 distinct images verified in that one request, got %v keys", delta.verifyLookups)
+		}
+	})
 	t.Run("create/pod/already-pinned-stays-as-is", func(t *testing.T) {
 		v := gk.admit(t, admissionv1.Create, pod(ns, []ctr{{"app", img.Signed.pinned()}}, nil, nil), nil)
 		expectAllowed(t, v)
@@ -428,7 +453,7 @@ func TestAdmission(t *testing.T) {
 		if delta.skipped != 0 {
 			t.Errorf("sigpin_verify_skipped_total grew by %v, want 0 (the digest changed)", delta.skipped)
 		}
-		if delta.registryGETs == 0 {
+		if delta.registryGETs == 0 { // no earlier subtest touches this digest, so sigpin has no verdict cached
 			t.Error("no registry GET: the new digest's signatures were not fetched")
 		}
 	})
