@@ -53,17 +53,19 @@ export interface KeylessMock {
   stop(): Promise<void>;
 }
 
-async function serve(handler: Handler): Promise<{ server: Server; url: string }> {
+type Route = (body: string, authorization: string) => ReturnType<Handler['fn']>;
+
+async function serveRoutes(routes: Record<string, Route>): Promise<{ server: Server; url: string }> {
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.method !== 'POST' || req.url !== handler.path) {
+      const route = req.method === 'POST' ? routes[req.url ?? ''] : undefined;
+      if (!route) {
         res.writeHead(404).end();
         return;
       }
-      handler
-        .fn(Buffer.concat(chunks).toString())
+      route(Buffer.concat(chunks).toString(), req.headers.authorization ?? '')
         .then((r) =>
           res
             .writeHead(r.statusCode, { 'Content-Type': r.contentType ?? 'text/plain' })
@@ -79,6 +81,42 @@ async function serve(handler: Handler): Promise<{ server: Server; url: string }>
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+function serve(handler: Handler): Promise<{ server: Server; url: string }> {
+  return serveRoutes({ [handler.path]: (body) => handler.fn(body) });
+}
+
+/**
+ * Fulcio's legacy v1 API (`POST /api/v1/signingCert`, bearer token, base64 DER key; answers a PEM chain), which
+ * cosign v2 still calls, translated onto the mock's v2 handler.
+ */
+function fulcioV1(v2: Handler): Route {
+  return async (body, authorization) => {
+    const request = JSON.parse(body) as {
+      publicKey?: { content?: string; algorithm?: string };
+      signedEmailAddress?: string;
+    };
+    // cosign sends base64 of the PEM (older clients: of the DER)
+    const decoded = Buffer.from(request.publicKey?.content ?? '', 'base64');
+    const pemKey = decoded.toString('utf8').startsWith('-----BEGIN')
+      ? decoded.toString('utf8')
+      : `-----BEGIN PUBLIC KEY-----\n${(decoded.toString('base64').match(/.{1,64}/g) ?? []).join('\n')}\n-----END PUBLIC KEY-----\n`;
+    const answer = await v2.fn(
+      JSON.stringify({
+        credentials: { oidcIdentityToken: authorization.replace(/^Bearer\s+/i, '') },
+        publicKeyRequest: {
+          publicKey: { algorithm: 'ECDSA', content: pemKey },
+          proofOfPossession: request.signedEmailAddress ?? '',
+        },
+      })
+    );
+    if (answer.statusCode !== 201 || typeof answer.response !== 'string') return answer;
+    const chain = (
+      JSON.parse(answer.response) as { signedCertificateEmbeddedSct: { chain: { certificates: string[] } } }
+    ).signedCertificateEmbeddedSct.chain.certificates;
+    return { statusCode: 201, response: chain.join(''), contentType: 'application/pem-certificate-chain' };
+  };
 }
 
 /** Allocates a port first: the Rekor mock needs its own URL at initialisation. */
@@ -113,7 +151,11 @@ export async function startKeylessMock(): Promise<KeylessMock> {
     tlogKeys.rogue = tlog.publicKey;
     return rekorHandler(tlog, { strict: true });
   });
-  const fulcio = await serve(fulcioHandler(ca, { strict: true }));
+  const fulcioV2 = fulcioHandler(ca, { strict: true });
+  const fulcio = await serveRoutes({
+    [fulcioV2.path]: (body) => fulcioV2.fn(body),
+    '/api/v1/signingCert': fulcioV1(fulcioV2),
+  });
   const fulcioPast = await serve(fulcioHandler(pastCa, { strict: true }));
   const servers = [rekorTrusted.server, rekorRogue.server, fulcio.server, fulcioPast.server];
 

@@ -6,19 +6,21 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { requireBinary } from '../support/binaries.ts';
-import { startKeylessMock, type KeylessMock } from '../support/keyless.ts';
+import { MOCK_ISSUER, MOCK_SUBJECT, startKeylessMock, type KeylessMock } from '../support/keyless.ts';
 import { pushImage } from '../support/images.ts';
 import { SLSA_PROVENANCE_V1 } from '../support/signing.ts';
 import {
   code,
   FIXTURES,
   keyAuthority,
+  keylessAuthority,
   requires,
   startVerifyEnv,
   verifyDigest,
@@ -194,6 +196,77 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
       ]);
       const result = await verifyDigest(verifier, env, repo, image.digest, need);
       assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'release' }]);
+    }
+  );
+
+  test(
+    'cosign v2 keyless (mock Fulcio v1 API + mock Rekor): certificate, SCT and SET verified; identity enforced',
+    requireCosign(COSIGN.v2),
+    async () => {
+      const repo = 'cosign2/keyless';
+      const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
+      const root = mock.trustedRoot as {
+        certificateAuthorities: Array<{
+          uri: string;
+          certChain: { certificates: Array<{ rawBytes: string }> };
+        }>;
+        ctlogs: Array<{ publicKey: { rawBytes: string } }>;
+        tlogs: Array<{ publicKey: { rawBytes: string } }>;
+      };
+      const pem = (label: string, b64: string): string =>
+        `-----BEGIN ${label}-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END ${label}-----\n`;
+      const ca = root.certificateAuthorities[0];
+      assert.ok(ca?.certChain.certificates[0] && root.ctlogs[0] && root.tlogs[0]);
+      // cosign verifies the Fulcio chain, the SCT and the Rekor SET itself, with these keys instead of TUF's
+      const trustEnv = {
+        SIGSTORE_ROOT_FILE: await env.write(
+          'fulcio-root.pem',
+          pem('CERTIFICATE', ca.certChain.certificates[0].rawBytes)
+        ),
+        SIGSTORE_CT_LOG_PUBLIC_KEY_FILE: await env.write(
+          'ctlog.pub',
+          pem('PUBLIC KEY', root.ctlogs[0].publicKey.rawBytes)
+        ),
+        SIGSTORE_REKOR_PUBLIC_KEY: await env.write(
+          'rekor-kl.pub',
+          pem('PUBLIC KEY', root.tlogs[0].publicKey.rawBytes)
+        ),
+      };
+      // an OIDC token signed by a throwaway key: the mock Fulcio decodes it without verifying, like a trusted front end
+      const signer = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const part = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+      const now = Math.floor(Date.now() / 1000);
+      const input = `${part({ alg: 'ES256', typ: 'JWT' })}.${part({ iss: MOCK_ISSUER, sub: MOCK_SUBJECT, aud: 'sigstore', iat: now, exp: now + 600, email: 'ci@acme.example', email_verified: true })}`;
+      const token = `${input}.${cryptoSign('sha256', Buffer.from(input), { key: signer.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+      await cosign(
+        COSIGN.v2,
+        [
+          'sign',
+          '--fulcio-url',
+          ca.uri,
+          '--rekor-url',
+          mock.rekorURL('trusted'),
+          '--identity-token',
+          await env.write('oidc-token', token),
+          ...registryFlags,
+          `${env.registry.host}/${repo}@${image.digest}`,
+        ],
+        trustEnv
+      );
+      const trustedRoot = await env.write('keyless-root.json', JSON.stringify(mock.trustedRoot));
+      const verifier = await env.verifier([
+        keylessAuthority('ci', trustedRoot, [{ issuer: MOCK_ISSUER, subject: MOCK_SUBJECT, extensions: {} }]),
+        keylessAuthority('elsewhere', trustedRoot, [
+          { issuer: MOCK_ISSUER, subjectRegExp: '^https://github\\.com/elsewhere/', extensions: {} },
+        ]),
+      ]);
+      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['ci']));
+      assert.deepEqual(result.signatures[0]?.identity, { issuer: MOCK_ISSUER, subject: MOCK_SUBJECT });
+      assert.match(result.signatures[0]?.tlog?.logIndex ?? '', /^\d+$/);
+      await assert.rejects(
+        verifyDigest(verifier, env, repo, image.digest, requires(['elsewhere'])),
+        code('UNTRUSTED', 'identity')
+      );
     }
   );
 
