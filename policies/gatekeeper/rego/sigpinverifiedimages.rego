@@ -63,8 +63,9 @@ exempt(image) if {
 }
 
 # The image of the old object's container with this name in the same list, on UPDATE only (so never in audit).
-# An old image with "]" (an IPv6 registry host) is left out: the prefix ends at its first "]", so it cannot carry
-# one; such a container is simply verified again.
+# Only a pinned old image (name@digest) can prove "unchanged", so an unpinned one is left out: the key then equals
+# the CREATE key and can be served from Gatekeeper's cache. An old image with "]" (an IPv6 registry host) is left
+# out too: the prefix ends at its first "]", so it cannot carry one; such a container is simply verified again.
 old_image(list, name) := img if {
 	input.review.operation == "UPDATE"
 	old_spec := pod_spec(kind, input.review.oldObject)
@@ -77,6 +78,7 @@ old_image(list, name) := img if {
 	}
 	count(images) == 1
 	some img in images
+	contains(img, "@")
 	not contains(img, "]")
 }
 

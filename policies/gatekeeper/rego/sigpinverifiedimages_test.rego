@@ -283,6 +283,12 @@ test_update_sends_old_image_of_same_named_container if {
 		with input as update(new, old)
 }
 
+test_update_leaves_out_an_unpinned_old_image if {
+	old := pod([ctr("app", "r.example/app:1")])
+	new := pod([ctr("app", "r.example/app:1")])
+	policy.keys == ["[ns=team-a]r.example/app:1"] with input as update(new, old)
+}
+
 test_update_never_puts_an_ipv6_old_image_in_the_prefix if {
 	old := pod([ctr("app", "[::1]:5000/app:1@sha256:aaaa")])
 	new := pod([ctr("app", "[::1]:5000/app:1")])
