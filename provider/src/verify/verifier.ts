@@ -26,6 +26,9 @@ export async function createImageVerifier(o: ImageVerifierOptions): Promise<Imag
   const pool = o.workers && o.workers > 0 ? new VerifierPool(o.workers, materials) : undefined;
   const minBatch = o.workerMinBatch ?? DEFAULT_WORKER_MIN_BATCH;
   const log = o.logger.child({ module: 'verify' });
+  // Verifications under way: a batch of many images arrives as many concurrent one-candidate verifications, so
+  // whether the work is big enough for the pool is judged across them, not per image.
+  let inFlight = 0;
 
   return {
     async verify({ registry, repository, digest, requirements, ctx }) {
@@ -35,13 +38,19 @@ export async function createImageVerifier(o: ImageVerifierOptions): Promise<Imag
       if (requirements.authorities.length === 0 && requirements.attestations.length === 0) {
         throw new SigpinError('INTERNAL', 'verification requested with no authority');
       }
-      const candidates = await discoverCandidates(
-        o.source,
-        { registry, repository, digest, ctx, attestations: requirements.attestations.length > 0 },
-        DEFAULT_DISCOVERY_LIMITS
-      );
+      let candidates;
+      inFlight++;
+      try {
+        candidates = await discoverCandidates(
+          o.source,
+          { registry, repository, digest, ctx, attestations: requirements.attestations.length > 0 },
+          DEFAULT_DISCOVERY_LIMITS
+        );
+      } finally {
+        inFlight--;
+      }
       ctx.signal.throwIfAborted();
-      const work = candidates.length * byName.size;
+      const work = candidates.length * byName.size * (inFlight + 1);
       const outcomes =
         pool && work >= minBatch
           ? await pool.verify(digest, requirements, candidates)
