@@ -1,0 +1,158 @@
+/**
+ * The world the Kyverno policy tests run in: a real docker-registry with images signed by an independent signer
+ * (skopeo 1.18, cosign-compatible `.sig` attachments), and the real provider trusting one key.
+ *
+ * Images (HOST = the registry's 127.0.0.1:PORT):
+ *   HOST/team/app:1.0, :2.0       signed with the trusted key (testbed-generated.key)
+ *   HOST/team/init:1.0            signed with the trusted key
+ *   HOST/team/unsigned:1.0        not signed                                      -> UNSIGNED
+ *   HOST/team/untrusted:1.0       signed with another key (cosign upstream test key) -> UNTRUSTED
+ *   HOST/team/missing:1.0         never pushed                                    -> NOT_FOUND
+ *   HOST/legacy/app:1.0           signed; trust policy mode validate-only         -> mutate leaves it alone
+ *   DEAD/team/app:1.0             DEAD is an allowed registry where nothing listens -> transient (systemError)
+ */
+import { access, mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pushImage, setupSigningSkopeo, type PushedImage } from '../support/images.ts';
+import { freePort } from '../support/ports.ts';
+import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import { makeCertificates, startProvider, tempDir, type RunningProvider } from './harness.ts';
+
+/** Cosign key fixtures are read where the testbed keeps them, never copied into the repo. */
+export const FIXTURES = process.env.SIGPIN_TESTBED_FIXTURES ?? '/work/shared/testbed/fixtures';
+const TRUSTED_KEY = 'testbed-generated.key';
+const TRUSTED_PUB = 'testbed-generated.pub';
+const TRUSTED_PASS = 'testbed.pass';
+const OTHER_KEY = 'cosign-upstream-sigstore-label.key';
+const OTHER_PASS = 'cosign-upstream.pass';
+
+/** node:test option: skip locally when the testbed fixtures are absent; fail under CI. */
+export async function requireFixtures(): Promise<{ skip?: string }> {
+  try {
+    await access(join(FIXTURES, TRUSTED_KEY));
+    return {};
+  } catch {
+    const reason = `cosign key fixtures not found in ${FIXTURES} (set SIGPIN_TESTBED_FIXTURES)`;
+    if (process.env.CI) throw new Error(`${reason} (CI must not skip tests)`);
+    return { skip: reason };
+  }
+}
+
+export interface KyvernoWorld {
+  registry: TestRegistry;
+  provider: RunningProvider;
+  caPem: string;
+  dir: string;
+  images: {
+    app1: PushedImage;
+    app2: PushedImage;
+    init: PushedImage;
+    unsigned: PushedImage;
+    untrusted: PushedImage;
+    legacy: PushedImage;
+  };
+  /** `HOST/team/missing:1.0` (never pushed). */
+  missing: string;
+  /** `DEAD/team/app:1.0` on an allowed registry address where nothing listens. */
+  unreachable: string;
+  stop(): Promise<void>;
+}
+
+async function signedPush(
+  registry: TestRegistry,
+  repository: string,
+  tag: string,
+  registriesD: string,
+  key?: { key: string; pass: string }
+): Promise<PushedImage> {
+  if (!key) return pushImage(registry, repository, tag, 'oci-manifest');
+  return pushImage(registry, repository, tag, 'oci-manifest', {
+    skopeo: await setupSigningSkopeo(),
+    extraArgs: [
+      '--registries.d',
+      registriesD,
+      '--sign-by-sigstore-private-key',
+      join(FIXTURES, key.key),
+      '--sign-passphrase-file',
+      join(FIXTURES, key.pass),
+    ],
+  });
+}
+
+export async function startKyvernoWorld(): Promise<KyvernoWorld> {
+  const { dir, cleanup } = await tempDir('sigpin-kyverno-');
+  const stops: Array<() => Promise<void>> = [cleanup];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  try {
+    const registry = await startRegistry();
+    stops.push(() => registry.stop());
+    // skopeo writes cosign `.sig` attachments only when registries.d asks for them, per registry
+    const registriesD = join(dir, 'registries.d');
+    await mkdir(registriesD);
+    await writeFile(
+      join(registriesD, 'sigpin-test.yaml'),
+      `docker:\n  ${registry.host}:\n    use-sigstore-attachments: true\n`
+    );
+    const trusted = { key: TRUSTED_KEY, pass: TRUSTED_PASS };
+    const images = {
+      app1: await signedPush(registry, 'team/app', '1.0', registriesD, trusted),
+      app2: await signedPush(registry, 'team/app', '2.0', registriesD, trusted),
+      init: await signedPush(registry, 'team/init', '1.0', registriesD, trusted),
+      unsigned: await signedPush(registry, 'team/unsigned', '1.0', registriesD),
+      untrusted: await signedPush(registry, 'team/untrusted', '1.0', registriesD, {
+        key: OTHER_KEY,
+        pass: OTHER_PASS,
+      }),
+      legacy: await signedPush(registry, 'legacy/app', '1.0', registriesD, trusted),
+    };
+
+    // a loopback port that was free a moment ago: connections to it are refused (a transient failure)
+    const dead = `127.0.0.1:${await freePort()}`;
+    const certs = await makeCertificates(dir);
+    const configFile = join(dir, 'sigpin.yaml');
+    await writeFile(
+      configFile,
+      [
+        'server:',
+        '  host: 127.0.0.1',
+        `  tls: { certFile: ${JSON.stringify(certs.certFile)}, keyFile: ${JSON.stringify(certs.keyFile)} }`,
+        'registries:',
+        `  allow: [${JSON.stringify(registry.host)}, ${JSON.stringify(dead)}]`,
+        `  insecure: [${JSON.stringify(registry.host)}, ${JSON.stringify(dead)}]`,
+        '  maxRetries: 0',
+        '  timeout: 2s',
+        'cache: { url: "memory://" }',
+        'authorities:',
+        '  - name: release',
+        `    key: { path: ${JSON.stringify(join(FIXTURES, TRUSTED_PUB))} }`,
+        'policies:',
+        '  - name: legacy',
+        `    images: [${JSON.stringify(`${registry.host}/legacy/**`)}]`,
+        '    authorities: [release]',
+        '    mode: validate-only',
+        '  - name: team',
+        `    images: [${JSON.stringify(`${registry.host}/team/**`)}, ${JSON.stringify(`${dead}/**`)}]`,
+        '    authorities: [release]',
+        'log: { level: info }',
+        '',
+      ].join('\n')
+    );
+    const provider = await startProvider(configFile, certs.caPem);
+    stops.push(() => provider.stop());
+    return {
+      registry,
+      provider,
+      caPem: certs.caPem,
+      dir,
+      images,
+      missing: `${registry.host}/team/missing:1.0`,
+      unreachable: `${dead}/team/app:1.0`,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
