@@ -274,7 +274,13 @@ describe('Gatekeeper client certificates (clientCAFile set)', { skip }, () => {
 
   test('no certificate: 401; untrusted CA: 403; wrong name: 403; Gatekeeper certificate: answered', async () => {
     const body = providerRequest([image.reference]);
-    assert.equal((await provider.post('/gatekeeper/v1/resolve', body)).status, 401);
+    const none = await provider.post('/gatekeeper/v1/resolve', body);
+    assert.equal(none.status, 401);
+    assert.equal(
+      (none.body as Response).response.systemError,
+      'UNAUTHORIZED: a client certificate is required'
+    );
+    assert.deepEqual((none.body as Response).response.items, []);
     assert.equal(
       (await provider.post('/gatekeeper/v1/resolve', body, { clientCert: clients.otherCa })).status,
       403

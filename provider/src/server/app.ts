@@ -85,7 +85,10 @@ function authenticate(engine: Engine, o: AppOptions) {
       const check = checkGatekeeperClient(req.socket as TLSSocket, o.gatekeeperClients);
       if (!check.ok) {
         o.metrics.badRequests.inc({ reason: 'client_certificate' });
-        return sendError(res, check.status, check.message);
+        // Gatekeeper reads the body, not the status: a ProviderResponse with systemError shows operators the
+        // real reason (it still denies) instead of "no answer from provider".
+        res.status(check.status).json(providerResponse([], `UNAUTHORIZED: ${check.message}`));
+        return;
       }
     } else if (o.kyvernoAuth) {
       const denied = await o.kyvernoAuth.check(req.get('authorization'));
