@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { CachedLoader, TieredCache } from './cache/index.ts';
 import { resolveConfigPath, type Config, type LoadedConfig } from './config/index.ts';
@@ -80,6 +81,8 @@ export async function createRuntime(
   const verifying = config.policies.some((p) => p.verify);
   const verifier = verifying
     ? await createImageVerifier({
+        // Keyless checks cost ~25 ms of CPU each: big batches go to worker threads, off the event loop.
+        workers: Math.max(1, availableParallelism()),
         authorities: config.authorities,
         baseDir: loaded.baseDir,
         source: registry,
