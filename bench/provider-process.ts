@@ -82,6 +82,7 @@ process.on('message', (raw: BenchRequest) => {
       eld.reset();
       answer = { ok: true };
     } else if (raw.type === 'stats') {
+      collect(); // memory figures are what stays reachable, not garbage waiting for the next collection
       answer = stats();
     } else if (raw.type === 'fill') {
       answer = await fill(raw.entries, raw.registry);
