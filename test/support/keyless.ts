@@ -257,10 +257,12 @@ const pem = (der: Buffer): string =>
 export function legacyAnnotationsFromBundle(bundle: SerializedBundle, chainPem = ''): Record<string, string> {
   const vm = bundle.verificationMaterial;
   const certificate = vm.certificate?.rawBytes ?? vm.x509CertificateChain?.certificates[0]?.rawBytes;
-  if (!bundle.messageSignature) throw new Error('bundle is not a message signature');
-  // key-signed bundles have no certificate: cosign then writes only the signature (and the Rekor bundle)
+  // key-signed bundles have no certificate: cosign then writes only the signature (and the Rekor bundle);
+  // `.att` layers (DSSE) carry the signature inside the envelope blob, not in an annotation
   const annotations: Record<string, string> = {
-    'dev.cosignproject.cosign/signature': bundle.messageSignature.signature,
+    ...(bundle.messageSignature
+      ? { 'dev.cosignproject.cosign/signature': bundle.messageSignature.signature }
+      : {}),
     ...(certificate ? { 'dev.sigstore.cosign/certificate': pem(Buffer.from(certificate, 'base64')) } : {}),
   };
   if (chainPem) annotations['dev.sigstore.cosign/chain'] = chainPem;
@@ -277,6 +279,25 @@ export function legacyAnnotationsFromBundle(bundle: SerializedBundle, chainPem =
     });
   }
   return annotations;
+}
+
+/** A cosign `.att` layer for a DSSE bundle: the envelope JSON as the blob, certificate and Rekor bundle annotations. */
+export function legacyAttestationLayer(bundle: SerializedBundle): {
+  blob: Buffer;
+  annotations: Record<string, string>;
+} {
+  if (!bundle.dsseEnvelope) throw new Error('bundle is not a DSSE envelope');
+  const { payload, payloadType, signatures } = bundle.dsseEnvelope;
+  return {
+    blob: Buffer.from(
+      JSON.stringify({
+        payloadType,
+        payload,
+        signatures: signatures.map((sig) => ({ keyid: sig.keyid, sig: sig.sig })),
+      })
+    ),
+    annotations: legacyAnnotationsFromBundle(bundle),
+  };
 }
 
 /** The leaf certificate of a keyless bundle (for assertions on identity and validity). */

@@ -11,6 +11,7 @@ import { requireBinary } from '../support/binaries.ts';
 import { pushImage, type PushedImage } from '../support/images.ts';
 import {
   legacyAnnotationsFromBundle,
+  legacyAttestationLayer,
   MOCK_ISSUER,
   MOCK_SUBJECT,
   startKeylessMock,
@@ -131,6 +132,39 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
         repo,
         image.digest,
         requires(['ci'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['builder'] }])
+      ),
+      code('ATTESTATION_MISSING')
+    );
+  });
+
+  test('legacy .att layer (DSSE envelope blob, intoto Rekor entry): keyless attestation found by predicate type', async () => {
+    const repo = 'keyless/legacy-att';
+    const image = await legacySigned(repo);
+    const statement = inTotoStatement(image.digest, SLSA_PROVENANCE_V1, { buildDefinition: {} });
+    await pushAttachment(env.registry, repo, image.digest, 'att', [
+      legacyAttestationLayer(await mock.signStatement(statement)),
+    ]);
+    const verifier = await env.verifier([keylessAuthority('ci', root, [exact()])]);
+    const result = await verifyDigest(
+      verifier,
+      env,
+      repo,
+      image.digest,
+      requires(['ci'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['ci'] }])
+    );
+    assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'ci' }]);
+    // an attestation about another image in this image's .att: not counted
+    const other = inTotoStatement(`sha256:${'0'.repeat(64)}`, SLSA_PROVENANCE_V1);
+    await pushAttachment(env.registry, repo, image.digest, 'att', [
+      legacyAttestationLayer(await mock.signStatement(other)),
+    ]);
+    await assert.rejects(
+      verifyDigest(
+        verifier,
+        env,
+        repo,
+        image.digest,
+        requires(['ci'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['ci'] }])
       ),
       code('ATTESTATION_MISSING')
     );
