@@ -35,7 +35,48 @@ function notFound(res: ServerResponse, path: string): void {
   });
 }
 
-export async function startFakeApiServer(secrets: FakeSecret[]): Promise<FakeApiServer> {
+/** A kind the fake server's discovery lists (Helm 4 maps every rendered object to a resource before it renders). */
+export interface FakeKind {
+  apiVersion: string;
+  kind: string;
+  namespaced: boolean;
+}
+
+function resourceOf(k: FakeKind): Record<string, unknown> {
+  const singular = k.kind.toLowerCase();
+  const plural = singular.endsWith('y')
+    ? `${singular.slice(0, -1)}ies`
+    : singular.endsWith('s')
+      ? `${singular}es`
+      : `${singular}s`;
+  return {
+    name: plural,
+    singularName: singular,
+    namespaced: k.namespaced,
+    kind: k.kind,
+    verbs: ['get', 'list', 'create'],
+  };
+}
+
+export async function startFakeApiServer(
+  secrets: FakeSecret[],
+  kinds: FakeKind[] = []
+): Promise<FakeApiServer> {
+  const all: FakeKind[] = [
+    { apiVersion: 'v1', kind: 'Secret', namespaced: true },
+    { apiVersion: 'v1', kind: 'ConfigMap', namespaced: true },
+    ...kinds.filter((k) => !(k.apiVersion === 'v1' && (k.kind === 'Secret' || k.kind === 'ConfigMap'))),
+  ];
+  const groupVersions = [...new Set(all.map((k) => k.apiVersion).filter((v) => v.includes('/')))];
+  const resourceList = (groupVersion: string): Record<string, unknown> => ({
+    kind: 'APIResourceList',
+    groupVersion,
+    resources: [
+      ...new Map(
+        all.filter((k) => k.apiVersion === groupVersion).map((k) => [k.kind, resourceOf(k)])
+      ).values(),
+    ],
+  });
   const requests: string[] = [];
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
@@ -45,29 +86,18 @@ export async function startFakeApiServer(secrets: FakeSecret[]): Promise<FakeApi
     }
     if (path === '/api')
       return json(res, 200, { kind: 'APIVersions', versions: ['v1'], serverAddressByClientCIDRs: [] });
-    if (path === '/apis') return json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups: [] });
-    if (path === '/api/v1') {
-      return json(res, 200, {
-        kind: 'APIResourceList',
-        groupVersion: 'v1',
-        resources: [
-          {
-            name: 'secrets',
-            singularName: 'secret',
-            namespaced: true,
-            kind: 'Secret',
-            verbs: ['get', 'list'],
-          },
-          {
-            name: 'configmaps',
-            singularName: 'configmap',
-            namespaced: true,
-            kind: 'ConfigMap',
-            verbs: ['get'],
-          },
-        ],
+    if (path === '/apis') {
+      const groups = [...new Set(groupVersions.map((gv) => gv.split('/')[0] as string))].map((name) => {
+        const versions = groupVersions
+          .filter((gv) => gv.startsWith(`${name}/`))
+          .map((gv) => ({ groupVersion: gv, version: gv.split('/')[1] }));
+        return { name, versions, preferredVersion: versions[0] };
       });
+      return json(res, 200, { kind: 'APIGroupList', apiVersion: 'v1', groups });
     }
+    if (path === '/api/v1') return json(res, 200, resourceList('v1'));
+    const gv = /^\/apis\/([^/]+\/[^/]+)$/.exec(path)?.[1];
+    if (gv && groupVersions.includes(gv)) return json(res, 200, resourceList(gv));
     const m = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(path);
     if (m && req.method === 'GET') {
       const secret = secrets.find((s) => s.namespace === m[1] && s.name === m[2]);
@@ -75,7 +105,16 @@ export async function startFakeApiServer(secrets: FakeSecret[]): Promise<FakeApi
       return json(res, 200, {
         apiVersion: 'v1',
         kind: 'Secret',
-        metadata: { name: secret.name, namespace: secret.namespace },
+        // what an earlier `helm install` of release "sigpin" leaves on its objects (Helm 4 checks ownership)
+        metadata: {
+          name: secret.name,
+          namespace: secret.namespace,
+          labels: { 'app.kubernetes.io/managed-by': 'Helm' },
+          annotations: {
+            'meta.helm.sh/release-name': 'sigpin',
+            'meta.helm.sh/release-namespace': secret.namespace,
+          },
+        },
         type: 'Opaque',
         data: Object.fromEntries(
           Object.entries(secret.data).map(([k, v]) => [k, Buffer.from(v).toString('base64')])

@@ -31,7 +31,8 @@ function readToolPaths(): ChartTools {
       .map((line) => line.split('=', 2) as [string, string])
   );
   return {
-    helm: env.SIGPIN_HELM ?? '',
+    // SIGPIN_HELM in the environment runs the tests with another helm (e.g. Helm 4)
+    helm: process.env.SIGPIN_HELM ?? env.SIGPIN_HELM ?? '',
     kubeconform: env.SIGPIN_KUBECONFORM ?? '',
     schemas: env.SIGPIN_KUBE_SCHEMAS ?? '',
     gatekeeperChart: env.SIGPIN_GATEKEEPER_CHART ?? '',
