@@ -3,9 +3,10 @@
  * HTTPS apiCalls to the real provider, which resolves and verifies images in a real registry.
  */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { createCertificateAuthority } from '../../provider/src/server/certificates.ts';
 import { requireBinary } from '../support/binaries.ts';
 import { requireFixtures, startKyvernoWorld, type KyvernoWorld } from './fixture.ts';
 import {
@@ -181,8 +182,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
   });
 
   test('a provider whose certificate the caBundle does not vouch for: both rules error (blocked)', async () => {
-    const otherCa = (await import('../../provider/src/server/certificates.ts')).createCertificateAuthority;
-    const stranger = (await otherCa('not the sigpin CA', 1)).certPem;
+    const stranger = (await createCertificateAuthority('not the sigpin CA', 1)).certPem;
     const resources = join(world.dir, 'cp-wrong-ca.yaml');
     await writeFile(resources, YAMLText([pod('tls', { containers: [img.app1] })]));
     // one run per policy: after a mutate error the CLI does not go on to validate the resource
@@ -218,7 +218,6 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
       expect: { pin: 'pass' | 'skip' | 'error'; patchedImage?: string; verify: 'pass' | 'fail' }
     ): Promise<string> {
       const dir = join(world.dir, `update-${name}`);
-      const { mkdir } = await import('node:fs/promises');
       await mkdir(dir);
       await writeFile(join(dir, 'pin.yaml'), await readPolicy('pods-only/pin-images'));
       await writeFile(join(dir, 'verify.yaml'), await readPolicy('pods-only/verify-images'));
@@ -291,7 +290,6 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
     }
 
     async function readPolicy(key: string): Promise<string> {
-      const { readFile } = await import('node:fs/promises');
       return readFile(policy.get(key) ?? '', 'utf8');
     }
 
