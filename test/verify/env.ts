@@ -5,6 +5,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { AuthorityConfig } from '../../provider/src/config/index.ts';
 import { RegistryClient } from '../../provider/src/registry/index.ts';
@@ -17,7 +18,10 @@ import {
 } from '../../provider/src/verify/index.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 
-export const FIXTURES = '/work/shared/testbed/fixtures';
+/** The testbed's key fixtures, read in place (never copied): `shared/` sits beside the checkout, here and in CI. */
+export const FIXTURES =
+  process.env.SIGPIN_TESTBED_FIXTURES ??
+  fileURLToPath(new URL('../../../shared/testbed/fixtures', import.meta.url));
 export const logger = pino({ level: 'silent' });
 
 export interface VerifyEnv {

@@ -15,8 +15,23 @@
  *
  * `source` is any ArtifactSource (RegistryClient implements it). Discovery looks at OCI referrers (sigstore bundles,
  * cosign v3), the legacy `sha256-<hex>.sig` tag (cosign <= v2, skopeo) and, when attestations are required,
- * `sha256-<hex>.att`. Authorities come from the `authorities` section of the config (AuthorityConfig); key
- * authorities may name a `trustedRoot` whose transparency logs are used to check Rekor entries.
+ * `sha256-<hex>.att`; at most 32 candidates per source, payload blobs <= 256 KiB, bundles <= 1 MiB, each blob
+ * checked against its digest. A signature that is found but broken makes the verdict UNTRUSTED, never UNSIGNED.
+ *
+ * Authorities (config `authorities`, AuthorityConfig):
+ *  - key: ECDSA P-256/P-384/P-521, RSA >= 2048, Ed25519 (file, inline PEM or Secret via `readSecret`), parsed once.
+ *    `tlog: required` needs `trustedRoot`: a verified Rekor SET or inclusion proof must be present. With
+ *    `tlog: optional`, present entries are checked against `trustedRoot`'s logs when one is configured (an entry
+ *    from another log then fails the signature), and ignored when none is.
+ *  - keyless: `keyless.trustedRoot` (offline trusted_root.json: CAs, CT logs, Rekor logs, TSAs) and identities.
+ *    Chain at the signing time (tlog integrated time or TSA), SCT, tlog entry, code-signing EKU; issuer and subject
+ *    exact, or `issuerRegExp`/`subjectRegExp` anchored at the start (`$` anchors the end); `extensions` are exact
+ *    Fulcio claims by OID (.1.1-.1.6 raw strings, .1.8+ DER UTF8String).
+ * Claims: simple-signing payloads must name the digest, type `cosign container image signature`, no unknown
+ * `critical` members (cosign's and skopeo's identity forms both accepted); in-toto statements must have the digest
+ * as a subject; predicate `https://sigstore.dev/cosign/sign/v1` is a signature, any other an attestation.
+ * Verdicts depend only on (digest, signatures found, fingerprint()); `workers > 0` moves the checks of concurrent
+ * verifications to a worker_threads pool.
  */
 export { createImageVerifier } from './verifier.ts';
 export type {
