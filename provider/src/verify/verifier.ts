@@ -26,6 +26,18 @@ export async function createImageVerifier(o: ImageVerifierOptions): Promise<Imag
   const pool = o.workers && o.workers > 0 ? new VerifierPool(o.workers, materials) : undefined;
   const minBatch = o.workerMinBatch ?? DEFAULT_WORKER_MIN_BATCH;
   const log = o.logger.child({ module: 'verify' });
+  // k-of-n counts authorities: two names for one key would let one signature count twice
+  const byKey = new Map<string, string>();
+  for (const m of materials) {
+    if (!m.publicKey) continue;
+    const other = byKey.get(m.publicKey);
+    if (other)
+      log.warn(
+        { authorities: [other, m.name] },
+        'two authorities share one public key; a threshold counts them twice'
+      );
+    byKey.set(m.publicKey, m.name);
+  }
   // Verifications under way: a batch of many images arrives as many concurrent one-candidate verifications, so
   // whether the work is big enough for the pool is judged across them, not per image.
   let inFlight = 0;
