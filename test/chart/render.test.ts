@@ -113,6 +113,10 @@ export const PROFILES: Record<string, Record<string, unknown>> = {
     },
     installPolicies: false,
   },
+  'config from an existing ConfigMap, HMAC key from an existing Secret': {
+    config: { existingConfigMap: 'my-sigpin-config' },
+    cache: { hmacKey: { existingSecret: 'my-hmac' } },
+  },
   'installPolicies off, external engine namespaces': {
     installPolicies: false,
     gatekeeper: { namespace: 'opa' },
@@ -254,9 +258,29 @@ for (const [name, profile] of Object.entries(PROFILES)) {
 
     test('the rendered config file is accepted by the provider config schema', async () => {
       const { objects } = await render();
-      if (!objects.some((o) => o.kind === 'Secret' && o.metadata.name === 'sigpin-config')) {
-        assert.fail('no config Secret rendered');
+      const volumes = podSpec(find(objects, 'Deployment', 'sigpin')).volumes as {
+        name: string;
+        configMap?: { name: string };
+        secret?: { secretName: string };
+      }[];
+      const existing = (profile as { config?: { existingConfigMap?: string } }).config?.existingConfigMap;
+      const hmacSecret = (profile as { cache?: { hmacKey?: { existingSecret?: string } } }).cache?.hmacKey
+        ?.existingSecret;
+      assert.equal(
+        volumes.find((v) => v.name === 'cache-hmac')?.secret?.secretName,
+        hmacSecret ?? 'sigpin-cache-hmac'
+      );
+      assert.equal(
+        objects.some((o) => o.metadata.name === 'sigpin-cache-hmac'),
+        hmacSecret === undefined
+      );
+      if (existing) {
+        // the user's ConfigMap is the whole config file: nothing of the chart's own is rendered
+        assert.deepEqual(volumes.find((v) => v.name === 'config')?.configMap, { name: existing });
+        assert.ok(!objects.some((o) => o.metadata.name === 'sigpin-config'), 'no config Secret');
+        return;
       }
+      assert.equal(volumes.find((v) => v.name === 'config')?.secret?.secretName, 'sigpin-config');
       const config = parseConfig(configOf(objects), 'rendered config');
       assert.equal(config.server.tls.certFile, '/etc/sigpin/tls/tls.crt');
       assert.equal(config.cache.hmacKeyFile, '/etc/sigpin/cache/hmac-key');
