@@ -171,7 +171,7 @@ describe('verification engine (in-memory fake source)', () => {
     await assert.rejects(verify(await verifierFor(source)), code('UNTRUSTED', 'another subject'));
   });
 
-  test('keys from a file and from a Secret; a Secret key without Kubernetes access is a configuration error', async () => {
+  test('keys from a file and from a Secret (fake Secret reader); a Secret key without Kubernetes access is a configuration error', async () => {
     const file = join(dir, 'cosign.pub');
     await writeFile(file, pem);
     const source = new FakeSource();
