@@ -283,6 +283,10 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
       verifyDigest(optional, env, repo, image.digest, requires(['k'])),
       code('UNTRUSTED', 'inclusion promise')
     );
+    // with no trusted root at all (tlog: optional), entries cannot be checked: they are ignored, not trusted
+    const noRoot = await env.verifier([{ name: 'k', key: { pem }, tlog: 'optional' }]);
+    const unchecked = await verifyDigest(noRoot, env, repo, image.digest, requires(['k']));
+    assert.deepEqual(unchecked.signatures, [{ authority: 'k', kind: 'key' }]);
   });
 
   test('worker pool gives the same verdicts as the event loop', async () => {
