@@ -296,6 +296,86 @@ for (const [name, profile] of Object.entries(PROFILES)) {
       }
     });
 
+    test('RBAC is least privilege: only what the enabled features need', async () => {
+      const { objects } = await render();
+      type Rule = { apiGroups: string[]; resources: string[]; verbs: string[]; resourceNames?: string[] };
+      const roles = objects.filter((o) => o.kind === 'Role' || o.kind === 'ClusterRole') as (KubeObject & {
+        rules: Rule[];
+      })[];
+      const v = profile as {
+        engine?: string;
+        pullSecrets?: { enabled?: boolean; namespaces?: string[] };
+        kyverno?: { auth?: { enabled?: boolean } };
+        config?: { authorities?: { key?: { secretRef?: { namespace: string; name: string } } }[] };
+      };
+      const expected: string[] = [];
+      if (v.pullSecrets?.enabled) {
+        if (v.pullSecrets.namespaces?.length) {
+          for (const ns of v.pullSecrets.namespaces) expected.push(`Role ${ns} get secrets,serviceaccounts`);
+        } else expected.push('ClusterRole - get secrets,serviceaccounts');
+      }
+      for (const a of v.config?.authorities ?? []) {
+        const ref = a.key?.secretRef;
+        if (ref) expected.push(`Role ${ref.namespace} get secrets [${ref.name}]`);
+      }
+      if (v.engine === 'kyverno' && v.kyverno?.auth?.enabled)
+        expected.push('ClusterRole - create tokenreviews');
+      const actual = roles.flatMap((r) =>
+        r.rules.map(
+          (rule) =>
+            `${r.kind} ${r.metadata.namespace ?? '-'} ${rule.verbs.join(',')} ${rule.resources.join(',')}` +
+            (rule.resourceNames ? ` [${rule.resourceNames.join(',')}]` : '')
+        )
+      );
+      assert.deepEqual(actual.sort(), expected.sort());
+      for (const r of roles)
+        for (const rule of r.rules) assert.ok(!rule.verbs.includes('*') && !rule.resources.includes('*'));
+      const bindings = objects.filter((o) => o.kind === 'RoleBinding' || o.kind === 'ClusterRoleBinding');
+      assert.equal(bindings.length, roles.length, 'one binding per role');
+      const deploy = podSpec(find(objects, 'Deployment', 'sigpin'));
+      assert.equal(
+        deploy.automountServiceAccountToken,
+        expected.length > 0,
+        'API token mounted only when used'
+      );
+    });
+
+    test('the NetworkPolicy admits only the engine namespace and limits egress', async () => {
+      const { objects } = await render();
+      const np = objects.find((o) => o.kind === 'NetworkPolicy' && o.metadata.name === 'sigpin') as
+        | (KubeObject & {
+            spec: {
+              ingress: { from: { namespaceSelector?: { matchLabels: Record<string, string> } }[] }[];
+              egress: { ports: { port: number | string; protocol: string }[]; to?: unknown[] }[];
+            };
+          })
+        | undefined;
+      const v = profile as {
+        engine?: string;
+        networkPolicy?: { enabled?: boolean };
+        gatekeeper?: { namespace?: string };
+      };
+      if (v.networkPolicy?.enabled === false) {
+        assert.equal(np, undefined);
+        return;
+      }
+      assert.ok(np, 'NetworkPolicy rendered');
+      const engineNs =
+        (v.engine ?? 'gatekeeper') === 'gatekeeper'
+          ? (v.gatekeeper?.namespace ?? 'gatekeeper-system')
+          : 'kyverno';
+      assert.deepEqual(np.spec.ingress[0]?.from, [
+        { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': engineNs } } },
+      ]);
+      const ports = np.spec.egress.flatMap((e) => e.ports.map((p) => `${p.protocol}/${p.port}`)).sort();
+      assert.deepEqual([...new Set(ports)].filter((p) => !['TCP/6379'].includes(p)).sort(), [
+        'TCP/443',
+        'TCP/53',
+        'TCP/6443',
+        'UDP/53',
+      ]);
+    });
+
     test('policies leave the release namespace, the engine namespace and excludedNamespaces alone', async () => {
       const { objects } = await render();
       const v = profile as {
