@@ -4,6 +4,7 @@
  * by scripts/setup-helm.sh), and the properties the issue asks for asserted on the rendered objects.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -595,6 +596,34 @@ describe('chart: CEL policy rendering mechanics (fake CEL policy file in a copy 
       );
       const result = validateRendered(r.stdout, objects);
       assert.ok(result.ok, result.problems.join('\n'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('chart: packaged chart (what a chart repository serves)', skip, () => {
+  test('helm package resolves files/policies; the .tgz renders the same objects, without the Rego sources', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sigpin-package-'));
+    try {
+      const pkg = helm(['package', CHART, '--destination', dir]);
+      assert.equal(pkg.status, 0, pkg.stderr);
+      const tgz = path.join(dir, 'sigpin-0.1.0.tgz');
+      const list = spawnSync('tar', ['-tzf', tgz], { encoding: 'utf8' }).stdout.split('\n');
+      assert.ok(
+        list.includes('sigpin/files/policies/gatekeeper/template/constrainttemplate.yaml'),
+        'policies packaged'
+      );
+      assert.ok(!list.some((f) => f.endsWith('.rego')), 'no Rego sources');
+      for (const values of [{}, { engine: 'kyverno' }]) {
+        const fromDir = renderChart(values).objects.map((o) => `${o.kind}/${o.metadata.name}`);
+        const r = helm(['template', 'sigpin', tgz, '--namespace', NAMESPACE, ...KUBE_VERSION], values);
+        assert.equal(r.status, 0, r.stderr);
+        assert.deepEqual(
+          parseObjects(r.stdout).map((o) => `${o.kind}/${o.metadata.name}`),
+          fromDir
+        );
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
