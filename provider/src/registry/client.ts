@@ -136,8 +136,16 @@ export class RegistryClient {
     this.#permission(registry);
   }
 
+  // Permissions only depend on the registry text and the fixed policy: decided once per distinct text (bounded).
+  readonly #permissions = new Map<string, Permission>();
+
   #permission(registry: string): Permission {
-    const permission = this.#policy.permission(canonicalRegistry(registry));
+    let permission = this.#permissions.get(registry);
+    if (permission === undefined) {
+      permission = this.#policy.permission(canonicalRegistry(registry));
+      if (this.#permissions.size >= 1024) this.#permissions.clear();
+      this.#permissions.set(registry, permission);
+    }
     if (!permission.allowed) throw new SigpinError('NOT_ALLOWED', `registry ${registry} is not allowed`);
     return permission;
   }
