@@ -137,7 +137,7 @@ export class LookupService {
 
   async #lookupKey(route: Route, key: string, signal: AbortSignal): Promise<KeyResult> {
     try {
-      const parsed = parseLookupKey(key);
+      const parsed = this.#parse(key);
       const ctx: RequestContext = parsed.namespace ? { signal, namespace: parsed.namespace } : { signal };
       const value =
         route === 'resolve'
@@ -151,6 +151,20 @@ export class LookupService {
       if (error.code === 'INTERNAL') this.#o.logger.error({ err, route }, 'lookup failed unexpectedly');
       return { $case: 'error', error };
     }
+  }
+
+  // The same keys come back again and again (every reconcile): parse each distinct key once. Parsed keys are
+  // frozen; bounded, and a refused key throws before it is stored.
+  readonly #parsed = new Map<string, LookupKey>();
+
+  #parse(key: string): LookupKey {
+    let parsed = this.#parsed.get(key);
+    if (parsed === undefined) {
+      parsed = parseLookupKey(key);
+      if (this.#parsed.size >= 10_000) this.#parsed.clear();
+      this.#parsed.set(key, parsed);
+    }
+    return parsed;
   }
 
   async #resolve(image: ImageReference, ctx: RequestContext): Promise<string> {
