@@ -79,7 +79,12 @@ async function signedPush(
   });
 }
 
-export async function startKyvernoWorld(): Promise<KyvernoWorld> {
+export interface WorldOptions {
+  /** Require Kyverno's bearer token, checked by TokenReview against the API server in this kubeconfig. */
+  tokenReview?: { audience: string; kubeconfig: string };
+}
+
+export async function startKyvernoWorld(options: WorldOptions = {}): Promise<KyvernoWorld> {
   const { dir, cleanup } = await tempDir('sigpin-kyverno-');
   const stops: Array<() => Promise<void>> = [cleanup];
   const stop = async (): Promise<void> => {
@@ -118,6 +123,11 @@ export async function startKyvernoWorld(): Promise<KyvernoWorld> {
         'server:',
         '  host: 127.0.0.1',
         `  tls: { certFile: ${JSON.stringify(certs.certFile)}, keyFile: ${JSON.stringify(certs.keyFile)} }`,
+        ...(options.tokenReview
+          ? [
+              `  kyvernoAuth: { tokenReview: true, audience: ${JSON.stringify(options.tokenReview.audience)} }`,
+            ]
+          : []),
         'registries:',
         `  allow: [${JSON.stringify(registry.host)}, ${JSON.stringify(dead)}]`,
         `  insecure: [${JSON.stringify(registry.host)}, ${JSON.stringify(dead)}]`,
@@ -135,6 +145,9 @@ export async function startKyvernoWorld(): Promise<KyvernoWorld> {
         '  - name: team',
         `    images: [${JSON.stringify(`${registry.host}/team/**`)}, ${JSON.stringify(`${dead}/**`)}]`,
         '    authorities: [release]',
+        ...(options.tokenReview
+          ? [`kubernetes: { kubeconfig: ${JSON.stringify(options.tokenReview.kubeconfig)} }`]
+          : []),
         'log: { level: info }',
         '',
       ].join('\n')
