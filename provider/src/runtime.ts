@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os';
 import type { Logger } from 'pino';
 import { CachedLoader, TieredCache } from './cache/index.ts';
 import { resolveConfigPath, type Config, type LoadedConfig } from './config/index.ts';
-import { LookupService, type Verifier } from './lookup/index.ts';
+import { LookupService } from './lookup/index.ts';
 import { RegistryClient } from './registry/index.ts';
 import { Metrics } from './server/metrics.ts';
 import { compileTrustPolicy } from './trust/index.ts';
@@ -55,15 +55,16 @@ export async function createRuntime(
   });
   const loader = new CachedLoader({ cache, logger: logger.child({ component: 'cache' }) });
   // @kubernetes/client-node is loaded only when used: it is large and most installs outside a cluster skip it.
-  const pullSecrets = config.kubernetes.enabled
-    ? (await import('./kube/index.ts')).createPullSecretLookup({
-        ...(config.kubernetes.kubeconfig
-          ? { kubeconfigFile: resolveConfigPath(loaded, config.kubernetes.kubeconfig) }
-          : {}),
-        ttlMs: config.kubernetes.pullSecretsTTL,
-        logger: logger.child({ component: 'kube' }),
-      })
-    : undefined;
+  const kube = config.kubernetes.enabled ? await import('./kube/index.ts') : undefined;
+  const kubeconfigFile = config.kubernetes.kubeconfig
+    ? { kubeconfigFile: resolveConfigPath(loaded, config.kubernetes.kubeconfig) }
+    : {};
+  const pullSecrets = kube?.createPullSecretLookup({
+    ...kubeconfigFile,
+    ttlMs: config.kubernetes.pullSecretsTTL,
+    logger: logger.child({ component: 'kube' }),
+  });
+  const secretReader = kube?.createSecretReader(kubeconfigFile);
   const registry = new RegistryClient({
     allow: config.registries.allow,
     insecure: config.registries.insecure,
@@ -87,6 +88,12 @@ export async function createRuntime(
         baseDir: loaded.baseDir,
         source: registry,
         logger: logger.child({ component: 'verify' }),
+        ...(secretReader
+          ? {
+              readSecret: (ns: string, name: string, key: string) =>
+                secretReader.readSecretKey(ns, name, key),
+            }
+          : {}),
       })
     : undefined;
   const trust = compileTrustPolicy({
@@ -98,7 +105,7 @@ export async function createRuntime(
     registry,
     loader,
     trust,
-    ...(verifier ? { verifier: verifier as Verifier } : {}),
+    ...(verifier ? { verifier } : {}),
     timings: {
       digestTtlMs: config.cache.digestTTL,
       digestStaleMs: config.cache.staleTTL,
