@@ -14,12 +14,13 @@
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pushImage, setupSigningSkopeo, type PushedImage } from '../support/images.ts';
+import { FIXTURES } from '../verify/env.ts';
 import { freePort } from '../support/ports.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import { makeCertificates, startProvider, tempDir, type RunningProvider } from './harness.ts';
 
-/** Cosign key fixtures are read where the testbed keeps them, never copied into the repo. */
-export const FIXTURES = process.env.SIGPIN_TESTBED_FIXTURES ?? '/work/shared/testbed/fixtures';
+/** Cosign key fixtures are read where the testbed keeps them (beside the checkout), never copied into the repo. */
+export { FIXTURES };
 const TRUSTED_KEY = 'testbed-generated.key';
 const TRUSTED_PUB = 'testbed-generated.pub';
 const TRUSTED_PASS = 'testbed.pass';
