@@ -292,6 +292,9 @@ for (const [name, profile] of Object.entries(PROFILES)) {
       else assert.equal(config.cache.url, 'memory://');
       if ((values.engine ?? 'gatekeeper') === 'gatekeeper') {
         assert.equal(config.server.tls.clientCAFile, '/etc/sigpin/gatekeeper-ca/ca.crt');
+        const gkNs =
+          (profile as { gatekeeper?: { namespace?: string } }).gatekeeper?.namespace ?? 'gatekeeper-system';
+        assert.deepEqual(config.server.tls.clientNames, [`gatekeeper-webhook-service.${gkNs}.svc`]);
       } else {
         assert.equal(config.server.tls.clientCAFile, undefined);
       }
