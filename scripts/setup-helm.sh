@@ -113,5 +113,7 @@ if [ ! -f "$schemas_dir/.complete" ]; then
   "$node_bin" "$converter" "${args[@]}" >&2
   touch "$schemas_dir.tmp/.complete"
   rm -rf "$schemas_dir" && mv "$schemas_dir.tmp" "$schemas_dir"
+  # schemas made by earlier converter or module versions are no longer used
+  find "$tools" -maxdepth 1 -name 'kube-schemas-*' ! -name "kube-schemas-$schema_key" -exec rm -rf {} +
 fi
 echo "setup-helm: helm $HELM_VERSION, kubeconform $KUBECONFORM_VERSION, schemas in $schemas_dir" >&2
