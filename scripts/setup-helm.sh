@@ -47,6 +47,9 @@ fi
 
 command -v go >/dev/null 2>&1 || { echo "setup-helm: go is not installed" >&2; exit 1; }
 mkdir -p "$tools"
+# One setup at a time (concurrent test runs share the cache).
+exec 9>"$tools/setup-helm.lock"
+flock 9
 # Outside any go.mod, so `go install`/`go mod download` use exactly the versions named here.
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
