@@ -158,6 +158,52 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
     assert.match(verdict.message, /REGISTRY_UNAVAILABLE:/);
   });
 
+  test('kubectl debug: an ephemeral container added through pods/ephemeralcontainers is pinned and verified', async () => {
+    // The CLI simulates the subresource request from values (same GVK as the parent: Pod); the old Pod had no
+    // ephemeral containers. (It cannot show that a rule without the Pod/ephemeralcontainers entry would miss
+    // this request in a cluster, where webhooks only receive the subresources a policy lists.)
+    const resources = join(world.dir, 'cp-debug.yaml');
+    const running = pinned(img.app1, world.images.app1.digest);
+    await writeFile(
+      resources,
+      YAMLText([pod('debugged', { containers: [running], ephemeralContainers: [img.unsigned] })])
+    );
+    const values = join(world.dir, 'cp-debug-values.yaml');
+    await writeFile(
+      values,
+      YAMLText([
+        {
+          apiVersion: 'cli.kyverno.io/v1alpha1',
+          kind: 'Values',
+          metadata: { name: 'values' },
+          subresources: [
+            {
+              subresource: { name: 'pods/ephemeralcontainers', kind: 'Pod', group: '', version: 'v1' },
+              parentResource: { name: 'pods', kind: 'Pod', group: '', version: 'v1' },
+            },
+          ],
+          globalValues: {
+            'request.operation': 'UPDATE',
+            'request.oldObject.spec.ephemeralContainers': [],
+          },
+        },
+      ])
+    );
+    const run = await applyPolicies(
+      world.dir,
+      [policy.get('workloads/pin-images') ?? '', policy.get('workloads/verify-images') ?? ''],
+      [resources],
+      { valuesFile: values }
+    );
+    assert.deepEqual(imagesOf(run.patchedResource('Pod', 'debugged')), {
+      containers: [running],
+      ephemeralContainers: [pinned(img.unsigned, world.images.unsigned.digest)],
+    });
+    const verdict = run.resultFor(VERIFY, 'Pod', 'debugged');
+    assert.equal(verdict.result, 'fail', run.cli.transcript);
+    assert.match(verdict.message, /team\/unsigned:1\.0@sha256:[0-9a-f]{64}: UNSIGNED:/);
+  });
+
   test('pods-only variant: Pods are pinned and verified, Deployments are not touched', async () => {
     const resources = join(world.dir, 'cp-pods-only.yaml');
     await writeFile(

@@ -61,6 +61,11 @@ describe('ClusterPolicy generation (policies/kyverno/clusterpolicy)', () => {
         const doc = await load('clusterpolicy', variant, file);
         const rules = get(doc, 'spec', 'rules') as Doc[];
         assert.equal(rules.length, 1);
+        // Pods, and kubectl debug's subresource in an entry of its own (autogen rejects mixed kinds)
+        assert.deepEqual(
+          (get(rules[0], 'match', 'any') as Doc[]).map((m) => get(m, 'resources', 'kinds')),
+          [['Pod'], ['Pod/ephemeralcontainers']]
+        );
         const body = file === 'pin-images' ? get(rules[0], 'mutate') : get(rules[0], 'validate');
         const foreach = get(body, 'foreach') as Doc[];
         assert.deepEqual(
