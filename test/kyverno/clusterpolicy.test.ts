@@ -204,6 +204,27 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
     assert.match(verdict.message, /team\/unsigned:1\.0@sha256:[0-9a-f]{64}: UNSIGNED:/);
   });
 
+  test('one provider call per container that needs one (foreach), none for pinned images', async () => {
+    const calls = (route: string): Promise<number> =>
+      metricValue(world.provider, 'sigpin_request_duration_seconds_count', { engine: 'kyverno', route });
+    const resources = join(world.dir, 'cp-calls.yaml');
+    const done = pinned(img.app2, world.images.app2.digest);
+    await writeFile(
+      resources,
+      YAMLText([pod('four', { containers: [img.app1, done, img.legacy], initContainers: [img.init] })])
+    );
+    const mutateBefore = await calls('mutate');
+    const verifyBefore = await calls('verify');
+    const run = await applyPolicies(
+      world.dir,
+      [policy.get('pods-only/pin-images') ?? '', policy.get('pods-only/verify-images') ?? ''],
+      [resources]
+    );
+    assert.equal(run.resultFor(VERIFY, 'Pod', 'four').result, 'pass', run.cli.transcript);
+    assert.equal(await calls('mutate'), mutateBefore + 3, 'app1, legacy and init need a pin; app2 is pinned');
+    assert.equal(await calls('verify'), verifyBefore + 4, 'every image is verified, one call each');
+  });
+
   test('pods-only variant: Pods are pinned and verified, Deployments are not touched', async () => {
     const resources = join(world.dir, 'cp-pods-only.yaml');
     await writeFile(
