@@ -12,6 +12,7 @@ describe('Kyverno bearer tokens checked by TokenReview (fake API server)', () =>
   const reviews: Array<{ token: string; audiences: string[] }> = [];
   const GOOD = 'good-token-0123456789';
   const OTHER_AUDIENCE = 'audience-token-0123456789';
+  const OTHER_USER = 'other-user-token-0123456789';
 
   before(async () => {
     const ca = await createCertificateAuthority('fake kubernetes CA');
@@ -26,8 +27,12 @@ describe('Kyverno bearer tokens checked by TokenReview (fake API server)', () =>
         }
         const review = JSON.parse(body) as { spec: { token: string; audiences: string[] } };
         reviews.push(review.spec);
-        const authenticated = review.spec.token === GOOD || review.spec.token === OTHER_AUDIENCE;
-        const audiences = review.spec.token === GOOD ? review.spec.audiences : ['kubernetes'];
+        const authenticated = [GOOD, OTHER_AUDIENCE, OTHER_USER].includes(review.spec.token);
+        const audiences = review.spec.token === OTHER_AUDIENCE ? ['kubernetes'] : review.spec.audiences;
+        const username =
+          review.spec.token === OTHER_USER
+            ? 'system:serviceaccount:default:someone'
+            : 'system:serviceaccount:kyverno:kyverno-admission-controller';
         res.writeHead(201, { 'content-type': 'application/json' }).end(
           JSON.stringify({
             apiVersion: 'authentication.k8s.io/v1',
@@ -35,7 +40,7 @@ describe('Kyverno bearer tokens checked by TokenReview (fake API server)', () =>
             status: {
               authenticated,
               audiences,
-              user: { username: 'system:serviceaccount:kyverno:kyverno-admission-controller' },
+              user: { username },
             },
           })
         );
@@ -53,7 +58,13 @@ describe('Kyverno bearer tokens checked by TokenReview (fake API server)', () =>
     ].join('\n');
     provider = await startProvider({
       config: {
-        server: { kyvernoAuth: { tokenReview: true, audience: 'sigpin.example' } },
+        server: {
+          kyvernoAuth: {
+            tokenReview: true,
+            audience: 'sigpin.example',
+            usernames: ['system:serviceaccount:kyverno:kyverno-admission-controller'],
+          },
+        },
         kubernetes: { kubeconfig: 'kubeconfig' },
         registries: { allow: [] },
         policies: [{ name: 'all', images: ['**'], verify: false }],
@@ -77,7 +88,11 @@ describe('Kyverno bearer tokens checked by TokenReview (fake API server)', () =>
     assert.equal(reviews.length, 0);
   });
 
-  test('a token the API server rejects, or one for another audience: 401', async () => {
+  test('a token the API server rejects, one for another audience, or of another ServiceAccount: 401', async () => {
+    const user = await provider.post('/kyverno/v1/resolve', body, {
+      headers: { authorization: `Bearer ${OTHER_USER}` },
+    });
+    assert.equal(user.status, 401);
     const bad = await provider.post('/kyverno/v1/resolve', body, {
       headers: { authorization: 'Bearer bad-token-0123456789' },
     });

@@ -70,6 +70,7 @@ export async function serve(o: ServeOptions): Promise<Serving> {
           config.kubernetes.kubeconfig ? resolveConfigPath(loaded, config.kubernetes.kubeconfig) : undefined
         ),
         audience: config.server.kyvernoAuth.audience,
+        usernames: config.server.kyvernoAuth.usernames,
         cacheTtlMs: config.server.kyvernoAuth.cacheTTL,
         logger: logger.child({ component: 'auth' }),
       })

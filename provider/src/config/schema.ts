@@ -42,10 +42,12 @@ const serverSchema = z
       .object({
         tokenReview: z.boolean().default(false),
         audience: nonEmpty.default('sigpin'),
+        /** Accepted token users, e.g. system:serviceaccount:kyverno:kyverno-admission-controller; empty = any. */
+        usernames: z.array(nonEmpty).default([]),
         cacheTTL: durationSchema.default(60_000),
       })
       .strict()
-      .default({ tokenReview: false, audience: 'sigpin', cacheTTL: 60_000 }),
+      .default({ tokenReview: false, audience: 'sigpin', usernames: [], cacheTTL: 60_000 }),
     maxKeys: z.number().int().min(1).max(10_000).default(DEFAULT_MAX_KEYS),
     bodyLimitBytes: z
       .number()

@@ -14,6 +14,8 @@ export type TokenReviewer = (
 export interface BearerAuthOptions {
   review: TokenReviewer;
   audience: string;
+  /** Token users accepted (a token for the audience can be requested by any ServiceAccount); empty = any. */
+  usernames?: readonly string[];
   cacheTtlMs: number;
   logger: Logger;
   now?: () => number;
@@ -42,7 +44,8 @@ export class BearerAuthenticator {
     let ok: boolean;
     try {
       const result = await this.#o.review(token, this.#o.audience);
-      ok = result.authenticated;
+      const allowed = this.#o.usernames ?? [];
+      ok = result.authenticated && (allowed.length === 0 || allowed.includes(result.username ?? ''));
       this.#o.logger.debug({ user: result.username, authenticated: ok }, 'token reviewed');
     } catch (err) {
       this.#o.logger.warn({ err: { message: (err as Error).message } }, 'TokenReview failed');
