@@ -18,7 +18,12 @@ export interface ProcessStats {
   eld: { p50: number; p99: number; max: number; count: number };
   rssMiB: number;
   heapUsedMiB: number;
+  /** V8 heap reserved by the main thread, and memory outside it (Buffers, TLS, ...) it accounts for. */
+  heapTotalMiB: number;
+  externalMiB: number;
   l1Entries: number;
+  /** CPU time of the whole process (all threads, user + system) since it started, ms. */
+  cpuMs: number;
 }
 
 const configFile = process.argv[2];
@@ -38,6 +43,7 @@ function collect(): void {
 
 function stats(): ProcessStats {
   const memory = process.memoryUsage();
+  const cpu = process.cpuUsage();
   return {
     eld: {
       p50: ms(eld.percentile(50)),
@@ -47,7 +53,10 @@ function stats(): ProcessStats {
     },
     rssMiB: mib(memory.rss),
     heapUsedMiB: mib(memory.heapUsed),
+    heapTotalMiB: mib(memory.heapTotal),
+    externalMiB: mib(memory.external),
     l1Entries: serving.runtime.cache.l1Size,
+    cpuMs: Math.round((cpu.user + cpu.system) / 10) / 100,
   };
 }
 

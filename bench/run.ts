@@ -287,6 +287,7 @@ async function main(): Promise<void> {
       stringify({
         server: { host: '127.0.0.1', port: 0, tls: { certFile, keyFile } },
         registries: { allow: [host], insecure: [host] },
+        cache: { url: 'memory://', l1MaxEntries: 300_000 },
         policies: [{ name: 'rest', images: ['**'], verify: false }],
         log: { level: 'warn' },
       })
@@ -332,6 +333,7 @@ async function main(): Promise<void> {
 
     // --- cold verify, key-based: one digest per request, then cached verify over the same digests ---
     await provider.ask({ type: 'eld-reset' });
+    const cpuBeforeKey = (await provider.ask<ProcessStats>({ type: 'stats' })).cpuMs;
     const keyRun = await batchLoad({
       url: route('verify'),
       ca: ca.certPem,
@@ -340,7 +342,10 @@ async function main(): Promise<void> {
     });
     const keyCounts = await registryCounts(registry, since);
     since = keyCounts.next;
-    eldByPhase.coldVerifyKey = (await provider.ask<ProcessStats>({ type: 'stats' })).eld;
+    const afterKey = await provider.ask<ProcessStats>({ type: 'stats' });
+    eldByPhase.coldVerifyKey = afterKey.eld;
+    // Whole-process CPU (HTTP, registry client, discovery, crypto; every thread) per verified image: an upper bound.
+    const keyCpuMs = round((afterKey.cpuMs - cpuBeforeKey) / KEY_IMAGES);
     results.coldVerifyKey = { ...keyRun, registry: keyCounts };
     log(
       `cold verify key: p99 ${keyRun.latencyMs.p99} ms, ${keyRun.values} trusted, ${keyRun.itemErrors} errors ${keyRun.sampleError ?? ''}`
@@ -348,6 +353,7 @@ async function main(): Promise<void> {
 
     // --- cold verify, keyless: sequential, then one batch of 50 unique digests ---
     await provider.ask({ type: 'eld-reset' });
+    const cpuBeforeKeyless = (await provider.ask<ProcessStats>({ type: 'stats' })).cpuMs;
     const keylessRun = await batchLoad({
       url: route('verify'),
       ca: ca.certPem,
@@ -356,6 +362,9 @@ async function main(): Promise<void> {
     });
     const keylessCounts = await registryCounts(registry, since);
     since = keylessCounts.next;
+    const keylessCpuMs = round(
+      ((await provider.ask<ProcessStats>({ type: 'stats' })).cpuMs - cpuBeforeKeyless) / KEYLESS_SEQUENTIAL
+    );
     const keylessBatch = await batchLoad({
       url: route('verify'),
       ca: ca.certPem,
@@ -430,11 +439,11 @@ async function main(): Promise<void> {
     const baselineB50C10 = pick(steady.baseline, 50, 10);
     const resolveB1C10 = pick(steady.cachedResolve, 1, 10);
     const baselineB1C10 = pick(steady.baseline, 1, 10);
-    const model = costModel(
-      BATCHES.map((n) => ({ n, ms: pick(steady.cachedResolve, n, 1)?.latencyMs.mean ?? 0 }))
-    );
+    // One connection: the time per request is 1 / throughput (autocannon's latencies are whole milliseconds).
+    const perRequestMs = (r: SteadyResult | undefined): number => (r ? 1000 / r.requestsPerSecond : 0);
+    const model = costModel(BATCHES.map((n) => ({ n, ms: perRequestMs(pick(steady.cachedResolve, n, 1)) })));
     const baselineModel = costModel(
-      BATCHES.map((n) => ({ n, ms: pick(steady.baseline, n, 1)?.latencyMs.mean ?? 0 }))
+      BATCHES.map((n) => ({ n, ms: perRequestMs(pick(steady.baseline, n, 1)) }))
     );
     const coldB1 = coldResolve[0];
     const allCold = coldResolve.reduce(
@@ -461,6 +470,7 @@ async function main(): Promise<void> {
           : null,
       cached_resolve_cost_a_ms: model.aMs,
       cached_resolve_cost_b_us_per_key: model.bUsPerKey,
+      baseline_cost_a_ms: baselineModel.aMs,
       baseline_cost_b_us_per_key: baselineModel.bUsPerKey,
       cached_verify_b50_keys_per_s: pick(steady.cachedVerify, 50, 10)?.keysPerSecond ?? null,
       cached_registry_requests: registryAfterCached.total,
@@ -469,6 +479,8 @@ async function main(): Promise<void> {
       cold_resolve_b1_p99_ms: coldB1?.latencyMs.p99 ?? null,
       cold_resolve_b50_wall_p99_ms: coldResolve[3]?.latencyMs.p99 ?? null,
       cold_verify_key_p99_ms: keyRun.latencyMs.p99,
+      cold_verify_key_cpu_ms_per_image: keyCpuMs,
+      cold_verify_keyless_cpu_ms_per_image: keylessCpuMs,
       cold_verify_key_trusted: `${keyRun.values}/${KEY_IMAGES}`,
       cold_verify_key_registry_gets_per_digest: round(
         (keyCounts.manifestGets + keyCounts.blobGets + keyCounts.referrerGets) / KEY_IMAGES,
