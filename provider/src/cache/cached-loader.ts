@@ -110,6 +110,16 @@ export class CachedLoader {
     return { value, source: 'load' };
   }
 
+  /**
+   * The fresh L1 value for `key`, synchronously, or undefined: then call `load`, which handles L2, stale entries,
+   * negative entries and loading. Hot paths try this first: a hit costs no promise and no deadline race.
+   */
+  peekFresh<T>(key: string): { value: T } | undefined {
+    const record = this.#cache.peekLocalHit<unknown>(key)?.value;
+    if (isValueRecord(record) && this.#cache.now() < record.freshUntil) return { value: record.value as T };
+    return undefined;
+  }
+
   /** Resolves once no background refresh is running (shutdown, tests). */
   async drain(): Promise<void> {
     while (this.#refreshes.size > 0) await Promise.allSettled([...this.#refreshes]);

@@ -138,6 +138,16 @@ export class TieredCache {
     return this.#getFromL2<T>(key, this.#now());
   }
 
+  /**
+   * The live L1 entry, synchronously, counted only when it is a hit (a caller that finds nothing goes on to
+   * `getEntry`/`getLocalEntry`, which counts the miss once).
+   */
+  peekLocalHit<T>(key: string): CacheEntry<T> | undefined {
+    const local = this.#l1.get(key, this.#now()) as CacheEntry<T> | undefined;
+    if (local !== undefined) this.#emit('l1', 'hit');
+    return local;
+  }
+
   /** The live L1 entry, synchronously and without counting it (for re-checks). */
   peekLocal<T>(key: string): CacheEntry<T> | undefined {
     return this.#l1.get(key, this.#now()) as CacheEntry<T> | undefined;

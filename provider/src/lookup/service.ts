@@ -55,6 +55,8 @@ export interface Loader {
     policy: { ttlMs: number; staleMs?: number; negativeTtlMs?: number },
     options?: { signal?: AbortSignal }
   ): Promise<{ value: T; source: string }>;
+  /** A fresh in-process value, synchronously, when there is one (CachedLoader.peekFresh). */
+  peekFresh?<T>(key: string): { value: T } | undefined;
 }
 
 export interface LookupTimings {
@@ -171,10 +173,14 @@ export class LookupService {
     this.#o.registry.assertAllowed(image.registry);
     if (image.digest) return image.digest;
     const namespace = this.#o.namespacedCredentials && ctx.namespace ? `${ctx.namespace}/` : '';
+    const cacheKey = `d:${namespace}${canonicalReference(image)}`;
+    // Cached: answered synchronously, without a promise or a deadline race per key (most lookups).
+    const hit = this.#o.loader.peekFresh?.<string>(cacheKey);
+    if (hit !== undefined) return hit.value;
     const { timings } = this.#o;
     const { value } = await withDeadline(
       this.#o.loader.load(
-        `d:${namespace}${canonicalReference(image)}`,
+        cacheKey,
         async (shared) => {
           // The shared load has its own bound and stops early once every waiting request has given up.
           const own: RequestContext = {
@@ -227,23 +233,26 @@ export class LookupService {
     const verifier = this.#o.verifier;
     if (!verifier) throw new SigpinError('UNTRUSTED', 'signature verification is not configured');
     const { timings } = this.#o;
-    const { value } = await withDeadline(
-      this.#o.loader.load(
-        // Content-addressed and policy-bound, never by tag (GHSA-2r43-6962-xcw5).
-        `v:${repositoryName(image)}@${digest}:${policy.name}:${policy.fingerprint}`,
-        (shared) =>
-          verifier.verify({
-            registry: image.registry,
-            repository: image.repository,
-            digest,
-            requirements: policy.requirements,
-            ctx: { ...ctx, signal: AbortSignal.any([shared, AbortSignal.timeout(timings.loadTimeoutMs)]) },
-          }),
-        { ttlMs: timings.verdictTtlMs, negativeTtlMs: timings.negativeTtlMs },
-        { signal: ctx.signal }
-      ),
-      ctx.signal
-    );
+    // Content-addressed and policy-bound, never by tag (GHSA-2r43-6962-xcw5).
+    const cacheKey = `v:${repositoryName(image)}@${digest}:${policy.name}:${policy.fingerprint}`;
+    const { value } =
+      this.#o.loader.peekFresh?.<VerificationResult>(cacheKey) ??
+      (await withDeadline(
+        this.#o.loader.load(
+          cacheKey,
+          (shared) =>
+            verifier.verify({
+              registry: image.registry,
+              repository: image.repository,
+              digest,
+              requirements: policy.requirements,
+              ctx: { ...ctx, signal: AbortSignal.any([shared, AbortSignal.timeout(timings.loadTimeoutMs)]) },
+            }),
+          { ttlMs: timings.verdictTtlMs, negativeTtlMs: timings.negativeTtlMs },
+          { signal: ctx.signal }
+        ),
+        ctx.signal
+      ));
     const verdict: Verdict = { ...base, verified: true, signatures: value.signatures };
     if (value.attestations && value.attestations.length > 0) verdict.attestations = value.attestations;
     return verdict;
