@@ -94,7 +94,8 @@ describe('resilience: concurrent load', requireBinary('docker-registry'), () => 
     const sigGets = seen.filter((r) => r.method === 'GET' && r.path.endsWith('.sig'));
     assert.equal(signedHeads.length, 1);
     assert.equal(sigGets.length, 1);
-    await assertHealthy(provider);
+    // 1,000 TLS connections at once: their buffers, not the cache, set the peak here.
+    await assertHealthy(provider, 600);
   });
 
   it('the serving certificate rotates under load without a failed request', async () => {
