@@ -124,9 +124,10 @@ describe(
       proxy.resetLog();
       await transientFaultScenario({ kind: 'status', status: 429, retryAfter: '1' }, () => true);
       assert.ok((await provider.metric('sigpin_registry_rate_limited_total')) > before429);
-      // maxRetries 1: at most two attempts per operation; the load is shared, so the total stays small.
+      // maxRetries 1: at most two attempts per load. 2 rounds x 3 keys (each load shared by the round's 4
+      // requests) x 2 attempts, plus possible background refreshes of stale digests: never one per request.
       const heads = proxy.log().filter((r) => r.outcome === 'status' && r.method === 'HEAD');
-      assert.ok(heads.length >= 1 && heads.length <= 8, `${heads.length} HEADs answered 429`);
+      assert.ok(heads.length >= 1 && heads.length <= 16, `${heads.length} HEADs answered 429`);
     });
 
     it('fault proxy: 500 from the registry', async () => {
