@@ -7,6 +7,7 @@
  * signal and each one aborted), so one impatient caller never cancels work others still wait for. A caller
  * without a signal waits for as long as the work takes.
  */
+import { raceAbort } from '../abort.ts';
 
 interface Flight {
   readonly promise: Promise<unknown>;
@@ -61,27 +62,14 @@ export class Singleflight {
   }
 
   #waitOrGiveUp<T>(key: string, flight: Flight, promise: Promise<T>, signal: AbortSignal): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      const onAbort = () => {
-        reject(signal.reason);
-        flight.cancellable -= 1;
-        if (flight.cancellable <= 0 && !flight.settled) {
-          // Nobody is waiting any more: cancel the work, and let the next caller start a fresh one.
-          if (this.#flights.get(key) === flight) this.#flights.delete(key);
-          flight.controller.abort(signal.reason);
-        }
-      };
-      signal.addEventListener('abort', onAbort, { once: true });
-      promise.then(
-        (value) => {
-          signal.removeEventListener('abort', onAbort);
-          resolve(value);
-        },
-        (err: unknown) => {
-          signal.removeEventListener('abort', onAbort);
-          reject(err);
-        }
-      );
+    return raceAbort(promise, signal, () => {
+      flight.cancellable -= 1;
+      if (flight.cancellable <= 0 && !flight.settled) {
+        // Nobody is waiting any more: cancel the work, and let the next caller start a fresh one.
+        if (this.#flights.get(key) === flight) this.#flights.delete(key);
+        flight.controller.abort(signal.reason);
+      }
+      return signal.reason;
     });
   }
 }

@@ -4,6 +4,7 @@
  * authentication and the transport's limits (see the modules of this folder).
  */
 import type { Logger } from 'pino';
+import { raceAbort } from '../abort.ts';
 import { SigpinError } from '../errors.ts';
 import { AddressPolicy, canonicalRegistry, dialHost, formatHostPort } from './address-policy.ts';
 import type { Permission } from './address-policy.ts';
@@ -467,23 +468,4 @@ function manifestMediaType(bytes: Buffer, contentType: string | undefined, what:
     );
   }
   return generic ? (declared ?? header) : header;
-}
-
-/** Awaits `promise` unless `signal` aborts first (lookups that take no signal of their own). */
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      }
-    );
-  });
 }

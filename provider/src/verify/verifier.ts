@@ -23,7 +23,10 @@ export async function createImageVerifier(o: ImageVerifierOptions): Promise<Imag
   for (const config of o.authorities) materials.push(await loadAuthorityMaterial(config, o));
   const byName = new Map<string, TrustedAuthority>(materials.map((m) => [m.name, compileAuthority(m)]));
   const fingerprint = fingerprintMaterials(materials);
-  const pool = o.workers && o.workers > 0 ? new VerifierPool(o.workers, materials) : undefined;
+  // Workers start on the first batch big enough to need them: an idle provider does not pay their memory.
+  const poolSize = o.workers ?? 0;
+  let pool: VerifierPool | undefined;
+  const workerPool = (): VerifierPool => (pool ??= new VerifierPool(poolSize, materials));
   const minBatch = o.workerMinBatch ?? DEFAULT_WORKER_MIN_BATCH;
   const log = o.logger.child({ module: 'verify' });
   // k-of-n counts authorities: two names for one key would let one signature count twice
@@ -64,8 +67,8 @@ export async function createImageVerifier(o: ImageVerifierOptions): Promise<Imag
       ctx.signal.throwIfAborted();
       const work = candidates.length * byName.size * (inFlight + 1);
       const outcomes =
-        pool && work >= minBatch
-          ? await pool.verify(digest, requirements, candidates)
+        poolSize > 0 && work >= minBatch
+          ? await workerPool().verify(digest, requirements, candidates)
           : candidates.map((c) => verifyCandidate(c, digest, select));
       try {
         const result = decide(digest, outcomes, requirements);
