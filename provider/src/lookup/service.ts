@@ -3,6 +3,9 @@ import { SigpinError, toSigpinError } from '../errors.ts';
 import { parseLookupKey, pinnedImage, repositoryName, canonicalReference } from '../reference/index.ts';
 import type { ImageReference, LookupKey } from '../reference/index.ts';
 import type { MatchedPolicy, TrustPolicy, VerificationRequirements } from '../trust/index.ts';
+import type { AttestationVerdict, SignatureVerdict, VerificationResult } from '../verify/index.ts';
+
+export type { SignatureVerdict, VerificationResult };
 import { withDeadline } from './deadline.ts';
 import type { ProviderItem } from './protocol.ts';
 
@@ -22,18 +25,6 @@ export interface DigestSource {
     tagOrDigest: string,
     ctx: RequestContext
   ): Promise<{ digest: string }>;
-}
-
-export interface SignatureVerdict {
-  authority: string;
-  kind: 'key' | 'keyless';
-  identity?: { issuer: string; subject: string };
-  tlog?: { logIndex: string; integratedTime: string };
-}
-
-export interface VerificationResult {
-  signatures: SignatureVerdict[];
-  attestations?: Array<{ predicateType: string; authority: string }>;
 }
 
 /** What the lookup needs from the signature verifier. */
@@ -94,7 +85,7 @@ export interface Verdict {
   verified: boolean;
   reason?: 'unchanged';
   signatures?: SignatureVerdict[];
-  attestations?: Array<{ predicateType: string; authority: string }>;
+  attestations?: AttestationVerdict[];
 }
 
 export interface LookupOutcome {

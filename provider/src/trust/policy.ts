@@ -1,14 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { AuthorityConfig, PolicyConfig } from '../config/index.ts';
+import type { VerificationRequirements } from '../verify/index.ts';
 import { compileImageGlob, type ImageMatcher } from './glob.ts';
 
 export type PolicyMode = 'mutate' | 'validate-only';
 
-export interface VerificationRequirements {
-  authorities: string[];
-  threshold: number;
-  attestations: Array<{ predicateType: string; authorities: string[] }>;
-}
+export type { VerificationRequirements };
 
 /** The policy that governs one image, with everything a verdict depends on folded into `fingerprint`. */
 export interface MatchedPolicy {
