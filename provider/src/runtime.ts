@@ -7,7 +7,6 @@ import { LookupService } from './lookup/index.ts';
 import { RegistryClient } from './registry/index.ts';
 import { Metrics } from './server/metrics.ts';
 import { compileTrustPolicy } from './trust/index.ts';
-import { createImageVerifier } from './verify/index.ts';
 
 /**
  * The composition root: turns a validated config into the running parts. Shared by `serve` and the one-shot CLI
@@ -81,7 +80,9 @@ export async function createRuntime(
   });
   const verifying = config.policies.some((p) => p.verify);
   const verifier = verifying
-    ? await createImageVerifier({
+    ? await (
+        await import('./verify/index.ts')
+      ).createImageVerifier({
         // Keyless checks cost ~25 ms of CPU each: big batches go to worker threads, off the event loop.
         workers: Math.max(1, availableParallelism()),
         authorities: config.authorities,

@@ -13,7 +13,7 @@ import { importHmacKey, openEntry, sealEntry } from './envelope.ts';
 import type { KeyObject } from 'node:crypto';
 import { DEFAULT_L1_MAX_ENTRIES, L1Cache } from './l1.ts';
 import type { CacheEntry } from './l1.ts';
-import { RedisL2 } from './redis-l2.ts';
+import type { RedisL2 } from './redis-l2.ts';
 
 export type CacheLayer = 'l1' | 'l2';
 export type CacheResult = 'hit' | 'miss' | 'forged' | 'error' | 'set';
@@ -90,7 +90,9 @@ export class TieredCache {
     }
     const hmacKey = importHmacKey(options.hmacKey);
     new L1Cache(options.l1MaxEntries ?? DEFAULT_L1_MAX_ENTRIES); // validate the bound before connecting
-    const l2 = await RedisL2.open({
+    // The Redis client is loaded only for a shared store, so a memory-only provider does not carry it.
+    const { RedisL2: RedisStore } = await import('./redis-l2.ts');
+    const l2 = await RedisStore.open({
       url: options.url,
       namespace: options.namespace ?? DEFAULT_CACHE_NAMESPACE,
       timeoutMs: options.l2TimeoutMs ?? DEFAULT_L2_TIMEOUT_MS,

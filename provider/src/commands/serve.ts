@@ -7,7 +7,6 @@ import { defaultConfig, loadConfigFile, type LoadedConfig } from '../config/inde
 import { createLogger } from '../logger.ts';
 import { createRuntime } from '../runtime.ts';
 import { createApp } from '../server/app.ts';
-import { createCertificateAuthority, issueCertificate } from '../server/certificates.ts';
 import { startHttpsServer, type RunningServer } from '../server/https-server.ts';
 import { TlsFileWatcher, type TlsMaterial } from '../server/tls.ts';
 import { BearerAuthenticator, kubernetesTokenReviewer } from '../server/token-review.ts';
@@ -31,6 +30,8 @@ export interface Serving {
 
 /** The development TLS set of the embedded defaults: a CA (written to a file for caBundle) and a localhost leaf. */
 async function devTls(stateDir: string, logger: Logger): Promise<TlsMaterial> {
+  // X.509 issuing is loaded only here: a configured deployment never needs it.
+  const { createCertificateAuthority, issueCertificate } = await import('../server/certificates.ts');
   const ca = await createCertificateAuthority('sigpin development CA', 30);
   const leaf = await issueCertificate(ca, {
     commonName: 'localhost',
