@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: Node >= 22.18 strips types natively, so no build step is needed.
-import { main } from '../src/cli.ts';
-
-process.exitCode = await main(process.argv.slice(2));
+// Runs the TypeScript sources directly: Node >= 22.18 strips types natively, so development needs no build step.
+// The container image runs the compiled provider/dist/main.js instead (`npm run build`), which starts leaner.
+import '../src/main.ts';

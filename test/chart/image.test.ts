@@ -1,7 +1,8 @@
 /**
  * What provider/Dockerfile builds, without a Docker engine: the same production install (`npm ci --omit=dev
  * --ignore-scripts` of package.json + package-lock.json) into a fresh folder holding only the files the image copies
- * (.dockerignore), then the image's start command `node provider/bin/sigpin.js serve --config ...` from there, with
+ * (.dockerignore), the same build (`tsc -p tsconfig.build.json`, run with the checkout's TypeScript as the image's
+ * build stage does), then the image's start command `node provider/dist/main.js serve --config ...` from there, with
  * the config file and TLS Secret the chart renders (paths moved under a temp root). Node is the main checkout's
  * Node 24 (the `node` devDependency is absent from a production install, as in the image, whose base has Node 24).
  * The install is `--offline` (from npm's cache, filled by the checkout's own `npm ci`): tests make no traffic to
@@ -21,10 +22,12 @@ import { ROOT, find, renderChart, requireChartTools, type KubeObject } from './t
 const NODE = path.join(ROOT, 'node_modules/.bin/node');
 const skip = requireChartTools();
 
-/** Copies what the Dockerfile copies: package files, provider/bin, provider/src. */
+/** Copies what the Dockerfile's build context holds: package files, TypeScript configs, provider/src. */
 function copyImageFiles(dest: string): void {
-  for (const f of ['package.json', 'package-lock.json']) cpSync(path.join(ROOT, f), path.join(dest, f));
-  for (const d of ['provider/bin', 'provider/src']) {
+  for (const f of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json']) {
+    cpSync(path.join(ROOT, f), path.join(dest, f));
+  }
+  for (const d of ['provider/src']) {
     cpSync(path.join(ROOT, d), path.join(dest, d), {
       recursive: true,
       filter: (src) => !src.endsWith('.test.ts') && !src.includes(`${path.sep}testdata`),
@@ -72,6 +75,20 @@ describe('container image contents: production install and start command', skip,
       { cwd: app, encoding: 'utf8', env: { ...process.env, NODE_ENV: 'production' }, timeout: 300_000 }
     );
     assert.equal(install.status, 0, `npm ci --omit=dev failed:\n${install.stdout}${install.stderr}`);
+    // The build stage: the checkout's TypeScript compiles the copied sources (types resolve from the checkout).
+    const build = spawnSync(
+      NODE,
+      [
+        path.join(ROOT, 'node_modules/typescript/bin/tsc'),
+        '-p',
+        path.join(ROOT, 'tsconfig.build.json'),
+        '--outDir',
+        path.join(app, 'provider/dist'),
+      ],
+      { cwd: ROOT, encoding: 'utf8', timeout: 300_000 }
+    );
+    assert.equal(build.status, 0, `npm run build failed:\n${build.stdout}${build.stderr}`);
+    rmSync(path.join(app, 'provider/src'), { recursive: true, force: true });
 
     // The chart's own config and TLS Secret (default profile: Gatekeeper with mTLS), moved under dir/etc/sigpin.
     const { objects } = renderChart({});
@@ -98,7 +115,7 @@ describe('container image contents: production install and start command', skip,
     child = spawn(
       NODE,
       [
-        'provider/bin/sigpin.js',
+        'provider/dist/main.js',
         'serve',
         '--config',
         path.join(etc, 'config.yaml'),
@@ -207,7 +224,7 @@ describe('provider/Dockerfile matches what this test installs and runs', () => {
 
   test('multi-stage on Node 24, production dependencies only, non-root, the serve command', () => {
     const froms = instructions.filter((l) => l.startsWith('FROM '));
-    assert.equal(froms.length, 2, 'a dependency stage and a runtime stage');
+    assert.equal(froms.length, 3, 'a build stage, a dependency stage and a runtime stage');
     for (const f of froms) assert.match(f, /^FROM node:24[-.\w]*( AS \w+)?$/);
     assert.ok(
       instructions.some((l) => /npm ci --omit=dev --ignore-scripts/.test(l)),
@@ -217,7 +234,7 @@ describe('provider/Dockerfile matches what this test installs and runs', () => {
     assert.match(user, /^USER [1-9]\d*:[1-9]\d*$/, 'numeric non-root user (runAsNonRoot can check it)');
     assert.equal(
       instructions.find((l) => l.startsWith('ENTRYPOINT')),
-      'ENTRYPOINT ["node", "provider/bin/sigpin.js"]'
+      'ENTRYPOINT ["node", "provider/dist/main.js"]'
     );
     assert.equal(
       instructions.find((l) => l.startsWith('CMD')),
@@ -225,7 +242,7 @@ describe('provider/Dockerfile matches what this test installs and runs', () => {
     );
   });
 
-  test('the image copies exactly package.json, package-lock.json, provider/bin and provider/src', () => {
+  test('the build context is the package files, the TypeScript configs and provider/src; the image gets dist', () => {
     const copied = instructions
       .filter((l) => l.startsWith('COPY ') && !l.includes('--from='))
       .flatMap((l) =>
@@ -236,13 +253,29 @@ describe('provider/Dockerfile matches what this test installs and runs', () => {
       );
     assert.deepEqual(copied.sort(), [
       'package-lock.json',
+      'package-lock.json',
       'package.json',
       'package.json',
-      'provider/bin',
+      'package.json',
       'provider/src',
+      'tsconfig.build.json',
+      'tsconfig.json',
     ]);
+    assert.ok(
+      instructions.some(
+        (l) => l === 'COPY --from=build --chown=root:root /app/provider/dist ./provider/dist'
+      ),
+      'the runtime stage takes only the compiled provider'
+    );
+    assert.ok(instructions.includes('RUN npm run build'), 'the build stage compiles with npm run build');
     const ignore = readFileSync(path.join(ROOT, '.dockerignore'), 'utf8');
-    for (const p of ['package.json', 'package-lock.json', 'provider/bin/', 'provider/src/']) {
+    for (const p of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      'tsconfig.build.json',
+      'provider/src/',
+    ]) {
       assert.ok(ignore.includes(`!${p}`), `.dockerignore lets ${p} in`);
     }
     assert.match(ignore, /^\*$/m, '.dockerignore starts from nothing');

@@ -23,7 +23,8 @@ interface Slot {
   pending: Map<number, { resolve: (o: CandidateOutcome[]) => void; reject: (e: Error) => void }>;
 }
 
-const WORKER_URL = new URL('./worker.ts', import.meta.url);
+// The compiled build (provider/dist) holds worker.js beside this file; the sources hold worker.ts.
+const WORKER_URL = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url);
 
 export class VerifierPool {
   readonly #materials: AuthorityMaterial[];
