@@ -13,10 +13,10 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import { stringify } from 'yaml';
+import { parse as parseYaml, stringify } from 'yaml';
 import { createCertificateAuthority, issueCertificate } from '../provider/src/server/certificates.ts';
 import { startRegistry, type TestRegistry } from '../test/support/registry.ts';
 import { buildImage, MEDIA_TYPES, TestRegistryHttp } from '../test/support/images.ts';
@@ -82,6 +82,50 @@ function pinnedSpawn(args: string[], withIpc: boolean): ChildProcess {
     cwd: ROOT,
     stdio: withIpc ? ['ignore', 'ignore', 'inherit', 'ipc'] : ['ignore', 'pipe', 'inherit'],
   });
+}
+
+/**
+ * Idle RSS of the provider as the container image runs it (compiled provider/dist, no type stripping at run
+ * time): build once, start `node provider/dist/main.js serve`, read VmRSS once it listens, stop it.
+ */
+async function imageIdleRssMiB(configFile: string): Promise<number> {
+  const build = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }
+  );
+  if (build.status !== 0) throw new Error(`npm run build failed: ${build.stdout}${build.stderr}`);
+  // The same config at log level info, so the process says when it listens.
+  const document = parseYaml(await readFile(configFile, 'utf8')) as Record<string, unknown>;
+  const infoConfig = configFile.replace(/\.yaml$/, '.image.yaml');
+  await writeFile(infoConfig, stringify({ ...document, log: { level: 'info' } }));
+  const child = pinnedSpawn(
+    [path.join(ROOT, 'provider/dist/main.js'), 'serve', '--config', infoConfig],
+    false
+  );
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('compiled provider did not start in 30 s')), 30_000);
+      let out = '';
+      child.stdout?.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.includes('listening')) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once('exit', (code) => reject(new Error(`compiled provider exited with ${code}: ${out}`)));
+    });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const status = await readFile(`/proc/${child.pid}/status`, 'utf8');
+    const kib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? NaN);
+    return round(kib / 1024, 1);
+  } finally {
+    child.kill('SIGTERM');
+  }
 }
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
@@ -296,7 +340,11 @@ async function main(): Promise<void> {
     await resolveOnly.ready();
     cleanups.unshift(() => resolveOnly.stop());
     const idleResolveOnly = await resolveOnly.ask<ProcessStats>({ type: 'stats' });
+    const imageIdle = await imageIdleRssMiB(configFile);
+    const imageIdleResolveOnly = await imageIdleRssMiB(resolveOnlyFile);
     results.idle = {
+      imageRssMiB: imageIdle,
+      imageResolveOnlyRssMiB: imageIdleResolveOnly,
       rssMiB: idle.rssMiB,
       heapUsedMiB: idle.heapUsedMiB,
       resolveOnlyRssMiB: idleResolveOnly.rssMiB,
@@ -489,6 +537,12 @@ async function main(): Promise<void> {
       cold_verify_keyless_p99_ms: keylessRun.latencyMs.p99,
       cold_verify_keyless_trusted: `${keylessRun.values}/${KEYLESS_SEQUENTIAL}`,
       cold_verify_keyless_b50_wall_ms: keylessBatch.wallMs,
+      rss_mib_idle_image: imageIdle,
+      rss_mib_idle_resolve_only_image: imageIdleResolveOnly,
+      rss_mib_100k_entries_image:
+        filled.rssMiB === undefined
+          ? null
+          : round(imageIdleResolveOnly + (filled.rssMiB - idleResolveOnly.rssMiB), 1),
       rss_mib_idle: idle.rssMiB,
       rss_mib_idle_resolve_only: idleResolveOnly.rssMiB,
       rss_mib_100k_entries: filled.rssMiB ?? null,
