@@ -2,7 +2,9 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'provider/dist/', 'coverage/', 'bench/results.json', 'test/**/go/', '**/*.go'] },
+  {
+    ignores: ['node_modules/', 'provider/dist/', 'coverage/', 'bench/results.json', 'test/**/go/', '**/*.go'],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
