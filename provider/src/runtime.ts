@@ -117,7 +117,7 @@ export async function createRuntime(
     namespacedCredentials: config.kubernetes.enabled,
     logger: logger.child({ component: 'lookup' }),
     events: {
-      onLookup: (route, result) => metrics.lookups.inc({ route, result }),
+      onLookup: (route, result, count) => metrics.lookups.inc({ route, result }, count),
       onVerifySkipped: () => metrics.verifySkipped.inc(),
     },
   });

@@ -60,7 +60,8 @@ export interface LookupTimings {
 }
 
 export interface LookupEvents {
-  onLookup?(route: Route, result: 'ok' | 'error' | 'transient'): void;
+  /** Called once per batch and result kind with the number of keys. */
+  onLookup?(route: Route, result: 'ok' | 'error' | 'transient', count: number): void;
   onVerifySkipped?(): void;
 }
 
@@ -105,22 +106,32 @@ export class LookupService {
 
   /** Answers one batch: keys run concurrently; definitive failures become item errors, transient ones a systemError. */
   async lookup(route: Route, keys: readonly string[], signal: AbortSignal): Promise<LookupOutcome> {
-    const results = await Promise.all(keys.map((key) => this.#lookupKey(route, key, signal)));
+    const pending = keys.map((key) => this.#lookupKey(route, key, signal));
+    // Cached keys are answered synchronously: a batch of hits needs no promise per key.
+    const results = pending.some((r) => r instanceof Promise)
+      ? await Promise.all(pending)
+      : (pending as KeyResult[]);
     const items: ProviderItem[] = [];
     const transient: SigpinError[] = [];
+    let errors = 0;
     results.forEach((result, i) => {
       const key = keys[i] as string;
       if (result.$case === 'value') {
         items.push({ key, value: result.value });
-        this.#o.events?.onLookup?.(route, 'ok');
       } else if (result.error.transient) {
         transient.push(result.error);
-        this.#o.events?.onLookup?.(route, 'transient');
       } else {
+        errors++;
         items.push({ key, error: result.error.toWire() });
-        this.#o.events?.onLookup?.(route, 'error');
       }
     });
+    const events = this.#o.events;
+    if (events?.onLookup) {
+      const ok = items.length - errors;
+      if (ok > 0) events.onLookup(route, 'ok', ok);
+      if (errors > 0) events.onLookup(route, 'error', errors);
+      if (transient.length > 0) events.onLookup(route, 'transient', transient.length);
+    }
     if (transient.length === 0) return { items };
     const first = transient[0] as SigpinError;
     const code = first.code === 'INTERNAL' ? 'INTERNAL' : 'REGISTRY_UNAVAILABLE';
@@ -128,27 +139,34 @@ export class LookupService {
     return { items, systemError: `${code}: ${first.message}${more}` };
   }
 
-  async #lookupKey(route: Route, key: string, signal: AbortSignal): Promise<KeyResult> {
+  #lookupKey(route: Route, key: string, signal: AbortSignal): KeyResult | Promise<KeyResult> {
+    const fail = (err: unknown): KeyResult => {
+      const error = toSigpinError(err);
+      if (error.code === 'INTERNAL') this.#o.logger.error({ err, route }, 'lookup failed unexpectedly');
+      return { $case: 'error', error };
+    };
     try {
       const parsed = this.#parse(key);
       const ctx: RequestContext = parsed.namespace ? { signal, namespace: parsed.namespace } : { signal };
       const value =
         route === 'resolve'
-          ? await this.#resolve(parsed.image, ctx)
+          ? this.#resolve(parsed.image, ctx)
           : route === 'mutate'
-            ? await this.#mutate(parsed.image, ctx)
-            : await this.#verify(parsed, ctx);
-      return { $case: 'value', value };
+            ? this.#mutate(parsed.image, ctx)
+            : this.#verify(parsed, ctx);
+      return value instanceof Promise
+        ? value.then((v: unknown): KeyResult => ({ $case: 'value', value: v }), fail)
+        : { $case: 'value', value };
     } catch (err) {
-      const error = toSigpinError(err);
-      if (error.code === 'INTERNAL') this.#o.logger.error({ err, route }, 'lookup failed unexpectedly');
-      return { $case: 'error', error };
+      return fail(err);
     }
   }
 
   // The same keys come back again and again (every reconcile): parse each distinct key once. Parsed keys are
   // frozen; bounded, and a refused key throws before it is stored.
   readonly #parsed = new Map<string, LookupKey>();
+  // Digest cache keys per parsed image (stable objects, see #parse), so a hit builds no string.
+  readonly #digestKeys = new WeakMap<ImageReference, string>();
 
   #parse(key: string): LookupKey {
     let parsed = this.#parsed.get(key);
@@ -160,14 +178,22 @@ export class LookupService {
     return parsed;
   }
 
-  async #resolve(image: ImageReference, ctx: RequestContext): Promise<string> {
+  /** The digest: from the reference, from a fresh cache entry at once, or from the registry (a promise). */
+  #resolve(image: ImageReference, ctx: RequestContext): string | Promise<string> {
     this.#o.registry.assertAllowed(image.registry);
     if (image.digest) return image.digest;
-    const namespace = this.#o.namespacedCredentials && ctx.namespace ? `${ctx.namespace}/` : '';
-    const cacheKey = `d:${namespace}${canonicalReference(image)}`;
-    // Cached: answered synchronously, without a promise or a deadline race per key (most lookups).
+    let cacheKey = this.#digestKeys.get(image);
+    if (cacheKey === undefined) {
+      cacheKey = `d:${canonicalReference(image)}`;
+      this.#digestKeys.set(image, cacheKey);
+    }
+    if (this.#o.namespacedCredentials && ctx.namespace) cacheKey = `d:${ctx.namespace}/${cacheKey.slice(2)}`;
     const hit = this.#o.loader.peekFresh?.<string>(cacheKey);
     if (hit !== undefined) return hit.value;
+    return this.#loadDigest(image, ctx, cacheKey);
+  }
+
+  async #loadDigest(image: ImageReference, ctx: RequestContext, cacheKey: string): Promise<string> {
     const { timings } = this.#o;
     const { value } = await withDeadline(
       this.#o.loader.load(
@@ -201,19 +227,27 @@ export class LookupService {
     return policy;
   }
 
-  async #mutate(image: ImageReference, ctx: RequestContext): Promise<string> {
+  #mutate(image: ImageReference, ctx: RequestContext): string | Promise<string> {
     this.#o.registry.assertAllowed(image.registry);
     const policy = this.#policyFor(image);
     // Already pinned, or the policy forbids rewriting: the answer is the text itself (f(f(x)) == f(x)).
     if (image.digest || policy.mode === 'validate-only') return image.original;
-    return pinnedImage(image, await this.#resolve(image, ctx));
+    return andThen(this.#resolve(image, ctx), (digest) => pinnedImage(image, digest));
   }
 
-  async #verify(key: LookupKey, ctx: RequestContext): Promise<Verdict> {
+  #verify(key: LookupKey, ctx: RequestContext): Verdict | Promise<Verdict> {
+    this.#o.registry.assertAllowed(key.image.registry);
+    const policy = this.#policyFor(key.image);
+    return andThen(this.#resolve(key.image, ctx), (digest) => this.#verdict(key, policy, digest, ctx));
+  }
+
+  #verdict(
+    key: LookupKey,
+    policy: MatchedPolicy,
+    digest: string,
+    ctx: RequestContext
+  ): Verdict | Promise<Verdict> {
     const { image, old } = key;
-    this.#o.registry.assertAllowed(image.registry);
-    const policy = this.#policyFor(image);
-    const digest = await this.#resolve(image, ctx);
     const base = { digest, pinned: pinnedImage(image, digest), policy: policy.name, mode: policy.mode };
     if (!policy.verify) return { ...base, verified: false };
     // UPDATE skip (DESIGN.md 1.3): the old object ran this very digest from this very repository.
@@ -224,28 +258,35 @@ export class LookupService {
     const verifier = this.#o.verifier;
     if (!verifier) throw new SigpinError('UNTRUSTED', 'signature verification is not configured');
     const { timings } = this.#o;
+    const toVerdict = (value: VerificationResult): Verdict => {
+      const verdict: Verdict = { ...base, verified: true, signatures: value.signatures };
+      if (value.attestations && value.attestations.length > 0) verdict.attestations = value.attestations;
+      return verdict;
+    };
     // Content-addressed and policy-bound, never by tag (GHSA-2r43-6962-xcw5).
     const cacheKey = `v:${repositoryName(image)}@${digest}:${policy.name}:${policy.fingerprint}`;
-    const { value } =
-      this.#o.loader.peekFresh?.<VerificationResult>(cacheKey) ??
-      (await withDeadline(
-        this.#o.loader.load(
-          cacheKey,
-          (shared) =>
-            verifier.verify({
-              registry: image.registry,
-              repository: image.repository,
-              digest,
-              requirements: policy.requirements,
-              ctx: { ...ctx, signal: AbortSignal.any([shared, AbortSignal.timeout(timings.loadTimeoutMs)]) },
-            }),
-          { ttlMs: timings.verdictTtlMs, negativeTtlMs: timings.negativeTtlMs },
-          { signal: ctx.signal }
-        ),
-        ctx.signal
-      ));
-    const verdict: Verdict = { ...base, verified: true, signatures: value.signatures };
-    if (value.attestations && value.attestations.length > 0) verdict.attestations = value.attestations;
-    return verdict;
+    const hit = this.#o.loader.peekFresh?.<VerificationResult>(cacheKey);
+    if (hit !== undefined) return toVerdict(hit.value);
+    return withDeadline(
+      this.#o.loader.load(
+        cacheKey,
+        (shared) =>
+          verifier.verify({
+            registry: image.registry,
+            repository: image.repository,
+            digest,
+            requirements: policy.requirements,
+            ctx: { ...ctx, signal: AbortSignal.any([shared, AbortSignal.timeout(timings.loadTimeoutMs)]) },
+          }),
+        { ttlMs: timings.verdictTtlMs, negativeTtlMs: timings.negativeTtlMs },
+        { signal: ctx.signal }
+      ),
+      ctx.signal
+    ).then(({ value }) => toVerdict(value));
   }
+}
+
+/** Applies `f` at once to a ready value, or once a pending one settles: cached answers need no promise. */
+function andThen<T, U>(value: T | Promise<T>, f: (v: T) => U | Promise<U>): U | Promise<U> {
+  return value instanceof Promise ? value.then(f) : f(value);
 }
