@@ -115,9 +115,9 @@ export class CachedLoader {
    * negative entries and loading. Hot paths try this first: a hit costs no promise and no deadline race.
    */
   peekFresh<T>(key: string): { value: T } | undefined {
-    const record = this.#cache.peekLocalHit<unknown>(key)?.value;
-    if (isValueRecord(record) && this.#cache.now() < record.freshUntil) return { value: record.value as T };
-    return undefined;
+    // Counted as a hit only when it answers: a stale or negative entry goes on to `load`, which counts it once.
+    const record = this.#cache.peekLocalHit<unknown>(key, isFreshValueRecord)?.value;
+    return isValueRecord(record) ? { value: record.value as T } : undefined;
   }
 
   /** Resolves once no background refresh is running (shutdown, tests). */
@@ -201,6 +201,10 @@ function isValueRecord(x: unknown): x is ValueRecord {
     'freshUntil' in x &&
     typeof x.freshUntil === 'number'
   );
+}
+
+function isFreshValueRecord(x: unknown, now: number): boolean {
+  return isValueRecord(x) && now < x.freshUntil;
 }
 
 function isFailureRecord(x: unknown): x is FailureRecord {

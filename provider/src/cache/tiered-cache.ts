@@ -141,13 +141,16 @@ export class TieredCache {
   }
 
   /**
-   * The live L1 entry, synchronously, counted only when it is a hit (a caller that finds nothing goes on to
-   * `getEntry`/`getLocalEntry`, which counts the miss once).
+   * The live L1 entry, synchronously, when `accept(value, now)` takes it: then counted as an L1 hit. Otherwise
+   * undefined and not counted: the caller goes on to `getEntry`/`getLocalEntry`, which counts the lookup once
+   * (a stale or negative entry must not be counted twice).
    */
-  peekLocalHit<T>(key: string): CacheEntry<T> | undefined {
-    const local = this.#l1.get(key, this.#now()) as CacheEntry<T> | undefined;
-    if (local !== undefined) this.#emit('l1', 'hit');
-    return local;
+  peekLocalHit<T>(key: string, accept: (value: unknown, now: number) => boolean): CacheEntry<T> | undefined {
+    const now = this.#now();
+    const local = this.#l1.get(key, now);
+    if (local === undefined || !accept(local.value, now)) return undefined;
+    this.#emit('l1', 'hit');
+    return local as CacheEntry<T>;
   }
 
   /** The live L1 entry, synchronously and without counting it (for re-checks). */
