@@ -108,9 +108,10 @@ export class RegistryClient {
   readonly #timeoutMs: number;
   readonly #logger: Logger;
   /**
-   * Registries whose referrers API answered 404, until when. A registry that has the API never answers 404
-   * (distribution-spec), so for a while their lookups go straight to the fallback tag: one GET less per cold
-   * verification (distribution 2.8, older registries).
+   * Repositories (`baseUrl/repository`) whose referrers API answered 404, until when. A registry that has the
+   * API answers 404 only for a repository it does not find (distribution-spec; zot does), so for a while their
+   * lookups go straight to the fallback tag: one GET less per cold verification (distribution 2.8, older
+   * registries). Per repository, not per registry: one missing repository must not hide the API of the others.
    */
   readonly #noReferrersApi = new Map<string, number>();
 
@@ -250,7 +251,8 @@ export class RegistryClient {
     return this.#withOperation(registry, repository, ctx, async (op) => {
       const what = `referrers of ${op.registry}/${repository}@${digest}`;
       const query = artifactType ? `?artifactType=${encodeURIComponent(artifactType)}` : '';
-      if ((this.#noReferrersApi.get(op.baseUrl) ?? 0) > Date.now()) {
+      const memoKey = `${op.baseUrl}/${repository}`;
+      if ((this.#noReferrersApi.get(memoKey) ?? 0) > Date.now()) {
         return this.#referrersFromFallbackTag(op, digest, artifactType);
       }
       let path: string | undefined = `/v2/${repository}/referrers/${digest}${query}`;
@@ -259,7 +261,7 @@ export class RegistryClient {
         const res = await this.#send(op, 'GET', path, { Accept: MEDIA_TYPE_OCI_INDEX }, MAX_MANIFEST_BYTES);
         if (res.status === 404 && page === 0) {
           if (this.#noReferrersApi.size >= 1024) this.#noReferrersApi.clear();
-          this.#noReferrersApi.set(op.baseUrl, Date.now() + REFERRERS_API_RECHECK_MS);
+          this.#noReferrersApi.set(memoKey, Date.now() + REFERRERS_API_RECHECK_MS);
           return this.#referrersFromFallbackTag(op, digest, artifactType);
         }
         if (res.status !== 200) throw statusError(res.status, what);
