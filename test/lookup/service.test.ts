@@ -57,13 +57,23 @@ const config = parseConfig({
   ],
 });
 
-function service(tags: Record<string, string | SigpinError>) {
+type Fakes = ReturnType<typeof fakes>;
+
+function service(
+  tags: Record<string, string | SigpinError>,
+  o: {
+    trust?: Parameters<typeof compileTrustPolicy>[0];
+    adjust?: (f: Fakes) => void;
+    verifier?: boolean;
+  } = {}
+) {
   const f = fakes(tags);
+  o.adjust?.(f);
   const lookup = new LookupService({
     registry: f.registry,
     loader: f.loader,
-    verifier: f.verifier,
-    trust: compileTrustPolicy(config),
+    ...(o.verifier === false ? {} : { verifier: f.verifier }),
+    trust: compileTrustPolicy(o.trust ?? config),
     timings: { digestTtlMs: 1, digestStaleMs: 1, verdictTtlMs: 1, negativeTtlMs: 1, loadTimeoutMs: 1000 },
     namespacedCredentials: false,
     logger: pino({ level: 'silent' }),
@@ -126,15 +136,7 @@ test('mutate and verify fail closed when no policy matches', async () => {
   const narrow = parseConfig({
     policies: [{ name: 'only', images: ['registry.test:5000/only/*'], verify: false }],
   });
-  const f = fakes({ 'app:1': D1 });
-  const lookup = new LookupService({
-    registry: f.registry,
-    loader: f.loader,
-    trust: compileTrustPolicy(narrow),
-    timings: { digestTtlMs: 1, digestStaleMs: 1, verdictTtlMs: 1, negativeTtlMs: 1, loadTimeoutMs: 1000 },
-    namespacedCredentials: false,
-    logger: pino({ level: 'silent' }),
-  });
+  const { lookup } = service({ 'app:1': D1 }, { trust: narrow, verifier: false });
   for (const route of ['mutate', 'verify'] as const) {
     const out = await lookup.lookup(route, ['registry.test:5000/app:1'], signal());
     assert.match(out.items[0]?.error ?? '', /^NO_POLICY: /);
@@ -186,16 +188,10 @@ test('verify UPDATE skip: same digest from the same repository skips signatures;
 });
 
 test('a request deadline ends the wait without an item error', async () => {
-  const f = fakes({});
-  f.registry.resolveDigest = () => new Promise(() => {});
-  const lookup = new LookupService({
-    registry: f.registry,
-    loader: f.loader,
-    trust: compileTrustPolicy(config),
-    timings: { digestTtlMs: 1, digestStaleMs: 1, verdictTtlMs: 1, negativeTtlMs: 1, loadTimeoutMs: 1000 },
-    namespacedCredentials: false,
-    logger: pino({ level: 'silent' }),
-  });
+  const { lookup } = service(
+    {},
+    { adjust: (f) => (f.registry.resolveDigest = () => new Promise(() => {})), verifier: false }
+  );
   const out = await lookup.lookup('resolve', ['registry.test:5000/slow:1'], AbortSignal.timeout(50));
   assert.deepEqual(out.items, []);
   assert.match(out.systemError ?? '', /^REGISTRY_UNAVAILABLE: .*deadline/);
