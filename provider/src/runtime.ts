@@ -72,6 +72,9 @@ export async function createRuntime(
       ? { dockerConfigFile: resolveConfigPath(loaded, config.registries.dockerConfigFile) }
       : {}),
     ...(pullSecrets ? { pullSecrets } : {}),
+    ...(config.registries.caFile
+      ? { ca: await readFile(resolveConfigPath(loaded, config.registries.caFile), 'utf8') }
+      : {}),
     timeoutMs: config.registries.timeout,
     maxConcurrencyPerRegistry: config.registries.maxConcurrency,
     maxRetries: config.registries.maxRetries,

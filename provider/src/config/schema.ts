@@ -86,6 +86,8 @@ const registriesSchema = z
     insecure: z.array(hostPort).default([]),
     credentials: z.array(credentialSchema).default([]),
     dockerConfigFile: nonEmpty.optional(),
+    /** PEM bundle of extra CAs for registries with a private CA (added to the system roots). */
+    caFile: nonEmpty.optional(),
     timeout: durationSchema.default(5_000),
     maxConcurrency: z.number().int().min(1).max(256).default(16),
     maxRetries: z.number().int().min(0).max(5).default(2),

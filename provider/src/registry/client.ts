@@ -60,6 +60,8 @@ export interface RegistryClientOptions {
   pullSecrets?: CredentialLookup;
   /** Our own limit per operation, on top of the caller's signal. Optional, default 10 s. */
   timeoutMs?: number;
+  /** Extra CA certificates (PEM bundle) for registries with a private CA, added to the system roots. Optional. */
+  ca?: string;
   /** Concurrent requests per registry. Optional, default 16. */
   maxConcurrencyPerRegistry?: number;
   /** Retries of 408/429/5xx and network errors. Optional, default 2. */
@@ -130,6 +132,7 @@ export class RegistryClient {
       timeoutMs: this.#timeoutMs,
       maxConcurrencyPerRegistry: options.maxConcurrencyPerRegistry ?? DEFAULT_MAX_CONCURRENCY_PER_REGISTRY,
       maxRetries: options.maxRetries ?? DEFAULT_MAX_RETRIES,
+      ...(options.ca ? { ca: options.ca } : {}),
       logger: this.#logger,
       ...(options.onRequest ? { onRequest: options.onRequest } : {}),
     });

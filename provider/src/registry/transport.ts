@@ -4,6 +4,7 @@
  * another origin, per-registry concurrency, retries of 408/429/5xx and network errors within the deadline
  * (honouring Retry-After), and size-bounded bodies.
  */
+import { rootCertificates } from 'node:tls';
 import { isIP } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -27,6 +28,8 @@ export interface TransportOptions {
   timeoutMs: number;
   maxConcurrencyPerRegistry: number;
   maxRetries: number;
+  /** Extra CA certificates (PEM) trusted for registries, on top of the system roots. */
+  ca?: string;
   logger: Logger;
   onRequest?: (e: RequestEvent) => void;
 }
@@ -108,11 +111,13 @@ export class Transport {
       headersTimeout: options.timeoutMs,
       bodyTimeout: options.timeoutMs,
     };
+    // A private CA is added to the system roots, never instead of them: public registries keep working.
+    const ca = options.ca ? { ca: [...rootCertificates, options.ca] } : {};
     this.#publicAgent = new Agent({
       ...common,
-      connect: { lookup: guardedLookup, timeout: options.timeoutMs },
+      connect: { lookup: guardedLookup, timeout: options.timeoutMs, ...ca },
     });
-    this.#explicitAgent = new Agent({ ...common, connect: { timeout: options.timeoutMs } });
+    this.#explicitAgent = new Agent({ ...common, connect: { timeout: options.timeoutMs, ...ca } });
     this.#limiter = new KeyedLimiter(options.maxConcurrencyPerRegistry);
   }
 
