@@ -83,7 +83,8 @@ async function serveRoutes(routes: Record<string, Route>): Promise<{ server: Ser
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-function serve(handler: Handler): Promise<{ server: Server; url: string }> {
+/** Serves one @sigstore/mock handler on 127.0.0.1 (ephemeral port). */
+export function serve(handler: Handler): Promise<{ server: Server; url: string }> {
   return serveRoutes({ [handler.path]: (body) => handler.fn(body) });
 }
 
@@ -119,8 +120,10 @@ function fulcioV1(v2: Handler): Route {
   };
 }
 
-/** Allocates a port first: the Rekor mock needs its own URL at initialisation. */
-async function serveLazy(make: (url: string) => Promise<Handler>): Promise<{ server: Server; url: string }> {
+/** Serves a mock Rekor, allocating the port first: the Rekor mock needs its own URL at initialisation. */
+export async function serveLazy(
+  make: (url: string) => Promise<Handler>
+): Promise<{ server: Server; url: string }> {
   const slot: { handler?: Handler } = {};
   const served = await serve({
     path: '/api/v1/log/entries',
@@ -133,7 +136,63 @@ async function serveLazy(make: (url: string) => Promise<Handler>): Promise<{ ser
 
 const b64 = (b: ArrayBufferView): string =>
   Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64');
-const keyPair = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+/** A fresh ECDSA P-256 key pair (the mock CA, CT log and Rekor keys). */
+export const keyPair = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+
+/** trusted_root.json for a mock set-up: one Rekor, the Fulcio CA roots and one CT log, valid from `validFrom`. */
+export function mockTrustedRoot(mock: {
+  rekorURL: string;
+  rekorPublicKey: Buffer;
+  fulcioURL: string;
+  caRoots: ArrayBufferView[];
+  ctlog: { publicKey: Buffer; logID: ArrayBufferView };
+  validFrom: string;
+}): Record<string, unknown> {
+  const { validFrom } = mock;
+  return {
+    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
+    tlogs: [
+      {
+        baseUrl: mock.rekorURL,
+        hashAlgorithm: 'SHA2_256',
+        publicKey: {
+          rawBytes: b64(mock.rekorPublicKey),
+          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+          validFor: { start: validFrom },
+        },
+        logId: { keyId: b64(createHash('sha256').update(mock.rekorPublicKey).digest()) },
+      },
+    ],
+    certificateAuthorities: mock.caRoots.map((root) => ({
+      subject: { organization: 'sigstore-mock', commonName: 'mock fulcio' },
+      uri: mock.fulcioURL,
+      certChain: { certificates: [{ rawBytes: b64(root) }] },
+      validFor: { start: validFrom },
+    })),
+    ctlogs: [
+      {
+        baseUrl: 'http://127.0.0.1/ctlog',
+        hashAlgorithm: 'SHA2_256',
+        publicKey: {
+          rawBytes: b64(mock.ctlog.publicKey),
+          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
+          validFor: { start: validFrom },
+        },
+        logId: { keyId: b64(mock.ctlog.logID) },
+      },
+    ],
+    timestampAuthorities: [],
+  };
+}
+
+/**
+ * An OIDC identity token for the mock Fulcio: it decodes the token without verifying it, like a CA that trusts its
+ * OIDC front end.
+ */
+export function unsignedIdToken(claims: Record<string, unknown>): string {
+  const part = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');
+  return `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.unsigned`;
+}
 
 export async function startKeylessMock(): Promise<KeylessMock> {
   const validFrom = new Date(Date.now() - 60_000).toISOString();
@@ -159,40 +218,14 @@ export async function startKeylessMock(): Promise<KeylessMock> {
   const fulcioPast = await serve(fulcioHandler(pastCa, { strict: true }));
   const servers = [rekorTrusted.server, rekorRogue.server, fulcio.server, fulcioPast.server];
 
-  const trustedRoot = {
-    mediaType: 'application/vnd.dev.sigstore.trustedroot+json;version=0.1',
-    tlogs: [
-      {
-        baseUrl: rekorTrusted.url,
-        hashAlgorithm: 'SHA2_256',
-        publicKey: {
-          rawBytes: b64(tlogKeys.trusted),
-          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
-          validFor: { start: validFrom },
-        },
-        logId: { keyId: b64(createHash('sha256').update(tlogKeys.trusted).digest()) },
-      },
-    ],
-    certificateAuthorities: [ca, pastCa].map((authority) => ({
-      subject: { organization: 'sigstore-mock', commonName: 'mock fulcio' },
-      uri: fulcio.url,
-      certChain: { certificates: [{ rawBytes: b64(authority.rootCertificate) }] },
-      validFor: { start: validFrom },
-    })),
-    ctlogs: [
-      {
-        baseUrl: 'http://127.0.0.1/ctlog',
-        hashAlgorithm: 'SHA2_256',
-        publicKey: {
-          rawBytes: b64(ctlog.publicKey),
-          keyDetails: 'PKIX_ECDSA_P256_SHA_256',
-          validFor: { start: validFrom },
-        },
-        logId: { keyId: b64(ctlog.logID) },
-      },
-    ],
-    timestampAuthorities: [],
-  };
+  const trustedRoot = mockTrustedRoot({
+    rekorURL: rekorTrusted.url,
+    rekorPublicKey: tlogKeys.trusted,
+    fulcioURL: fulcio.url,
+    caRoots: [ca.rootCertificate, pastCa.rootCertificate],
+    ctlog,
+    validFrom,
+  });
 
   const signerFor = (o: SignOptions): FulcioSigner => {
     const now = Math.floor(Date.now() / 1000);
@@ -204,9 +237,7 @@ export async function startKeylessMock(): Promise<KeylessMock> {
       exp: now + 600,
       ...o.claims,
     };
-    const part = (v: object): string => Buffer.from(JSON.stringify(v)).toString('base64url');
-    // the mock Fulcio decodes the token without verifying it, like a CA that trusts its OIDC front end
-    const token = `${part({ alg: 'none', typ: 'JWT' })}.${part(claims)}.unsigned`;
+    const token = unsignedIdToken(claims);
     const identityProvider: IdentityProvider = { getToken: () => Promise.resolve(token) };
     return new FulcioSigner({ identityProvider, fulcioBaseURL: o.expiredLeaf ? fulcioPast.url : fulcio.url });
   };
