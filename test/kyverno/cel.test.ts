@@ -16,19 +16,26 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { requireBinary } from '../support/binaries.ts';
-import { requireFixtures, startKyvernoWorld, type KyvernoWorld } from './fixture.ts';
 import {
-  POLICIES_DIR,
+  pinAndVerify,
+  pinned,
+  pointedPolicies,
+  requireFixtures,
+  startKyvernoWorld,
+  worldImages,
+  type KyvernoWorld,
+} from './fixture.ts';
+import {
   YAMLText,
   applyPolicies,
   imagesOf,
   metricValue,
-  pointPolicyAt,
+  providerCalls,
   requireKyverno,
   runKyvernoTest,
   type ApplyOutcome,
 } from './harness.ts';
-import { cronJob, deployment, pod, type Images } from './resources.ts';
+import { deployment, pod, workloadMix, type Images } from './resources.ts';
 
 const PIN = 'sigpin-pin-images';
 const VERIFY = 'sigpin-verify-images';
@@ -39,7 +46,7 @@ describe(
   options,
   () => {
     let world: KyvernoWorld;
-    const policy = new Map<string, string>();
+    let policy: Map<string, string>;
     let img: Images;
     let env: NodeJS.ProcessEnv;
 
@@ -48,66 +55,21 @@ describe(
       const caFile = join(world.dir, 'sigpin-ca.pem');
       await writeFile(caFile, world.caPem);
       env = { SSL_CERT_FILE: caFile };
-      for (const variant of ['workloads', 'pods-only']) {
-        for (const file of ['pin-images', 'verify-images']) {
-          const path = join(world.dir, `cel-${variant}-${file}.yaml`);
-          await writeFile(
-            path,
-            await pointPolicyAt(
-              join(POLICIES_DIR, 'cel', variant, `${file}.yaml`),
-              world.provider.url,
-              world.caPem
-            )
-          );
-          policy.set(`${variant}/${file}`, path);
-        }
-      }
-      img = {
-        app1: world.images.app1.reference,
-        app2: world.images.app2.reference,
-        init: world.images.init.reference,
-        unsigned: world.images.unsigned.reference,
-        untrusted: world.images.untrusted.reference,
-        legacy: world.images.legacy.reference,
-        missing: world.missing,
-        unreachable: world.unreachable,
-      };
+      policy = await pointedPolicies(world, 'cel');
+      img = worldImages(world);
     });
     after(async () => {
       await world?.stop();
     });
 
-    const pinned = (ref: string, digest: string): string => `${ref}@${digest}`;
-    const calls = (route: string): Promise<number> =>
-      metricValue(world.provider, 'sigpin_request_duration_seconds_count', { engine: 'kyverno', route });
+    const calls = (route: string): Promise<number> => providerCalls(world.provider, route);
 
     describe('workload variant', () => {
       let run: ApplyOutcome;
       before(async () => {
         const resources = join(world.dir, 'cel-workloads.yaml');
-        await writeFile(
-          resources,
-          YAMLText([
-            pod('signed', {
-              containers: [img.app1, img.legacy],
-              initContainers: [img.init],
-              ephemeralContainers: [img.app2],
-            }),
-            pod('unsigned', { containers: [img.app1, img.unsigned] }),
-            pod('untrusted', { initContainers: [img.untrusted], containers: [img.app1] }),
-            pod('missing', { containers: [img.missing] }),
-            pod('unreachable', { containers: [img.unreachable] }),
-            deployment('web', { containers: [img.app2], initContainers: [img.init] }),
-            deployment('web-unsigned', { containers: [img.unsigned] }),
-            cronJob('nightly', { containers: [img.app1] }),
-          ])
-        );
-        run = await applyPolicies(
-          world.dir,
-          [policy.get('workloads/pin-images') ?? '', policy.get('workloads/verify-images') ?? ''],
-          [resources],
-          { env }
-        );
+        await writeFile(resources, YAMLText(workloadMix(img)));
+        run = await applyPolicies(world.dir, pinAndVerify(policy, 'workloads'), [resources], { env });
       });
 
       test('signed Pod: every list pinned (tag kept), validate-only image left alone, verified', () => {
@@ -201,12 +163,7 @@ describe(
         resources,
         YAMLText([pod('solo', { containers: [img.app1] }), deployment('web', { containers: [img.unsigned] })])
       );
-      const run = await applyPolicies(
-        world.dir,
-        [policy.get('pods-only/pin-images') ?? '', policy.get('pods-only/verify-images') ?? ''],
-        [resources],
-        { env }
-      );
+      const run = await applyPolicies(world.dir, pinAndVerify(policy, 'pods-only'), [resources], { env });
       assert.deepEqual(imagesOf(run.patchedResource('Pod', 'solo')).containers, [
         pinned(img.app1, world.images.app1.digest),
       ]);

@@ -8,7 +8,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createCertificateAuthority } from '../../provider/src/server/certificates.ts';
 import { requireBinary } from '../support/binaries.ts';
-import { requireFixtures, startKyvernoWorld, type KyvernoWorld } from './fixture.ts';
+import {
+  pinAndVerify,
+  pinned,
+  pointedPolicies,
+  requireFixtures,
+  startKyvernoWorld,
+  worldImages,
+  type KyvernoWorld,
+} from './fixture.ts';
 import {
   POLICIES_DIR,
   YAMLText,
@@ -16,11 +24,12 @@ import {
   imagesOf,
   metricValue,
   pointPolicyAt,
+  providerCalls,
   requireKyverno,
   runKyvernoTest,
   type ApplyOutcome,
 } from './harness.ts';
-import { cronJob, deployment, pod, type Images } from './resources.ts';
+import { deployment, pod, workloadMix, type Images } from './resources.ts';
 
 const PIN = 'sigpin-pin-images';
 const VERIFY = 'sigpin-verify-images';
@@ -29,66 +38,24 @@ const options = { ...requireKyverno(), ...requireBinary('docker-registry'), ...(
 describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0)', options, () => {
   let world: KyvernoWorld;
   /** Temp copies of the shipped policies pointed at the test provider, by `variant/file`. */
-  const policy = new Map<string, string>();
+  let policy: Map<string, string>;
   let img: Images;
 
   before(async () => {
     world = await startKyvernoWorld();
-    for (const variant of ['workloads', 'pods-only']) {
-      for (const file of ['pin-images', 'verify-images']) {
-        const path = join(world.dir, `clusterpolicy-${variant}-${file}.yaml`);
-        const text = await pointPolicyAt(
-          join(POLICIES_DIR, 'clusterpolicy', variant, `${file}.yaml`),
-          world.provider.url,
-          world.caPem
-        );
-        await writeFile(path, text);
-        policy.set(`${variant}/${file}`, path);
-      }
-    }
-    img = {
-      app1: world.images.app1.reference,
-      app2: world.images.app2.reference,
-      init: world.images.init.reference,
-      unsigned: world.images.unsigned.reference,
-      untrusted: world.images.untrusted.reference,
-      legacy: world.images.legacy.reference,
-      missing: world.missing,
-      unreachable: world.unreachable,
-    };
+    policy = await pointedPolicies(world, 'clusterpolicy');
+    img = worldImages(world);
   });
   after(async () => {
     await world?.stop();
   });
 
-  const pinned = (ref: string, digest: string): string => `${ref}@${digest}`;
-
   describe('workload variant: Pods, Deployments and CronJobs', () => {
     let run: ApplyOutcome;
     before(async () => {
       const resources = join(world.dir, 'cp-workloads.yaml');
-      await writeFile(
-        resources,
-        YAMLText([
-          pod('signed', {
-            containers: [img.app1, img.legacy],
-            initContainers: [img.init],
-            ephemeralContainers: [img.app2],
-          }),
-          pod('unsigned', { containers: [img.app1, img.unsigned] }),
-          pod('untrusted', { initContainers: [img.untrusted], containers: [img.app1] }),
-          pod('missing', { containers: [img.missing] }),
-          pod('unreachable', { containers: [img.unreachable] }),
-          deployment('web', { containers: [img.app2], initContainers: [img.init] }),
-          deployment('web-unsigned', { containers: [img.unsigned] }),
-          cronJob('nightly', { containers: [img.app1] }),
-        ])
-      );
-      run = await applyPolicies(
-        world.dir,
-        [policy.get('workloads/pin-images') ?? '', policy.get('workloads/verify-images') ?? ''],
-        [resources]
-      );
+      await writeFile(resources, YAMLText(workloadMix(img)));
+      run = await applyPolicies(world.dir, pinAndVerify(policy, 'workloads'), [resources]);
     });
 
     test('signed Pod: every list pinned (tag kept), validate-only image left alone, verified', () => {
@@ -189,12 +156,9 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
         },
       ])
     );
-    const run = await applyPolicies(
-      world.dir,
-      [policy.get('workloads/pin-images') ?? '', policy.get('workloads/verify-images') ?? ''],
-      [resources],
-      { valuesFile: values }
-    );
+    const run = await applyPolicies(world.dir, pinAndVerify(policy, 'workloads'), [resources], {
+      valuesFile: values,
+    });
     assert.deepEqual(imagesOf(run.patchedResource('Pod', 'debugged')), {
       containers: [running],
       ephemeralContainers: [pinned(img.unsigned, world.images.unsigned.digest)],
@@ -205,8 +169,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
   });
 
   test('one provider call per container that needs one (foreach), none for pinned images', async () => {
-    const calls = (route: string): Promise<number> =>
-      metricValue(world.provider, 'sigpin_request_duration_seconds_count', { engine: 'kyverno', route });
+    const calls = (route: string): Promise<number> => providerCalls(world.provider, route);
     const resources = join(world.dir, 'cp-calls.yaml');
     const done = pinned(img.app2, world.images.app2.digest);
     await writeFile(
@@ -215,11 +178,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
     );
     const mutateBefore = await calls('mutate');
     const verifyBefore = await calls('verify');
-    const run = await applyPolicies(
-      world.dir,
-      [policy.get('pods-only/pin-images') ?? '', policy.get('pods-only/verify-images') ?? ''],
-      [resources]
-    );
+    const run = await applyPolicies(world.dir, pinAndVerify(policy, 'pods-only'), [resources]);
     assert.equal(run.resultFor(VERIFY, 'Pod', 'four').result, 'pass', run.cli.transcript);
     assert.equal(await calls('mutate'), mutateBefore + 3, 'app1, legacy and init need a pin; app2 is pinned');
     assert.equal(await calls('verify'), verifyBefore + 4, 'every image is verified, one call each');
@@ -231,11 +190,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
       resources,
       YAMLText([pod('solo', { containers: [img.app1] }), deployment('web', { containers: [img.unsigned] })])
     );
-    const run = await applyPolicies(
-      world.dir,
-      [policy.get('pods-only/pin-images') ?? '', policy.get('pods-only/verify-images') ?? ''],
-      [resources]
-    );
+    const run = await applyPolicies(world.dir, pinAndVerify(policy, 'pods-only'), [resources]);
     assert.equal(run.resultFor(PIN, 'Pod', 'solo').result, 'pass', run.cli.transcript);
     assert.deepEqual(imagesOf(run.patchedResource('Pod', 'solo')).containers, [
       pinned(img.app1, world.images.app1.digest),

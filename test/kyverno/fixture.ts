@@ -17,7 +17,15 @@ import { pushImage, setupSigningSkopeo, type PushedImage } from '../support/imag
 import { FIXTURES } from '../verify/env.ts';
 import { freePort } from '../support/ports.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
-import { makeCertificates, startProvider, tempDir, type RunningProvider } from './harness.ts';
+import {
+  makeCertificates,
+  POLICIES_DIR,
+  pointPolicyAt,
+  startProvider,
+  tempDir,
+  type RunningProvider,
+} from './harness.ts';
+import type { Images } from './resources.ts';
 
 /** Cosign key fixtures are read where the testbed keeps them (beside the checkout), never copied into the repo. */
 export { FIXTURES };
@@ -170,3 +178,51 @@ export async function startKyvernoWorld(options: WorldOptions = {}): Promise<Kyv
     throw err;
   }
 }
+
+/** The world's image references by role, as the resource builders take them. */
+export function worldImages(world: KyvernoWorld): Images {
+  return {
+    app1: world.images.app1.reference,
+    app2: world.images.app2.reference,
+    init: world.images.init.reference,
+    unsigned: world.images.unsigned.reference,
+    untrusted: world.images.untrusted.reference,
+    legacy: world.images.legacy.reference,
+    missing: world.missing,
+    unreachable: world.unreachable,
+  };
+}
+
+/**
+ * Temp copies of one generation's shipped policies (policies/kyverno/GENERATION/VARIANT/FILE.yaml) pointed at the
+ * world's provider, by `variant/file` (`workloads/pin-images`, `pods-only/verify-images`, ...).
+ */
+export async function pointedPolicies(
+  world: KyvernoWorld,
+  generation: 'cel' | 'clusterpolicy'
+): Promise<Map<string, string>> {
+  const policy = new Map<string, string>();
+  for (const variant of ['workloads', 'pods-only']) {
+    for (const file of ['pin-images', 'verify-images']) {
+      const path = join(world.dir, `${generation}-${variant}-${file}.yaml`);
+      await writeFile(
+        path,
+        await pointPolicyAt(
+          join(POLICIES_DIR, generation, variant, `${file}.yaml`),
+          world.provider.url,
+          world.caPem
+        )
+      );
+      policy.set(`${variant}/${file}`, path);
+    }
+  }
+  return policy;
+}
+
+/** The pin and verify policy files of one variant, from `pointedPolicies`, in the order they apply. */
+export function pinAndVerify(policy: Map<string, string>, variant: 'workloads' | 'pods-only'): string[] {
+  return [policy.get(`${variant}/pin-images`) ?? '', policy.get(`${variant}/verify-images`) ?? ''];
+}
+
+/** `ref@digest`: what the mutate policies make of an image reference. */
+export const pinned = (ref: string, digest: string): string => `${ref}@${digest}`;

@@ -385,4 +385,9 @@ export async function metricValue(
   return sum;
 }
 
+/** How many calls the provider has answered on one Kyverno route (`mutate`, `verify`) so far. */
+export function providerCalls(provider: RunningProvider, route: string): Promise<number> {
+  return metricValue(provider, 'sigpin_request_duration_seconds_count', { engine: 'kyverno', route });
+}
+
 export const YAMLText = (docs: unknown[]): string => docs.map((d) => YAML.stringify(d)).join('---\n');

@@ -61,3 +61,24 @@ export function cronJob(name: string, images: PodImages): Record<string, unknown
     },
   };
 }
+
+/**
+ * The workload-variant mix both policy generations are applied to: a signed Pod using every container list (with a
+ * validate-only image), unsigned, untrusted, missing and unreachable images, Deployments and a CronJob.
+ */
+export function workloadMix(img: Images): Array<Record<string, unknown>> {
+  return [
+    pod('signed', {
+      containers: [img.app1, img.legacy],
+      initContainers: [img.init],
+      ephemeralContainers: [img.app2],
+    }),
+    pod('unsigned', { containers: [img.app1, img.unsigned] }),
+    pod('untrusted', { initContainers: [img.untrusted], containers: [img.app1] }),
+    pod('missing', { containers: [img.missing] }),
+    pod('unreachable', { containers: [img.unreachable] }),
+    deployment('web', { containers: [img.app2], initContainers: [img.init] }),
+    deployment('web-unsigned', { containers: [img.unsigned] }),
+    cronJob('nightly', { containers: [img.app1] }),
+  ];
+}
