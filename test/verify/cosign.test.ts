@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { requireBinary } from '../support/binaries.ts';
 import { MOCK_ISSUER, MOCK_SUBJECT, startKeylessMock, type KeylessMock } from '../support/keyless.ts';
-import { pushImage } from '../support/images.ts';
+import { pushImage, type ImageKind } from '../support/images.ts';
 import { SLSA_PROVENANCE_V1 } from '../support/signing.ts';
 import {
   code,
@@ -86,6 +86,46 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
   }
   const registryFlags = ['--allow-http-registry', '--allow-insecure-registry'];
 
+  /** Pushes an image to be signed: its digest and the digest reference cosign is given. */
+  async function pushToSign(repo: string, kind: ImageKind): Promise<{ digest: string; ref: string }> {
+    const image = await pushImage(env.registry, repo, 'v1', kind);
+    return { digest: image.digest, ref: `${env.registry.host}/${repo}@${image.digest}` };
+  }
+
+  /** PEM armour for base64 DER, as cosign reads keys and certificates from files. */
+  const pem = (label: string, b64: string): string =>
+    `-----BEGIN ${label}-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END ${label}-----\n`;
+
+  /** `cosign attest --key` with an SLSA provenance predicate; `flags` pick the tlog (v2) or signing config (v3). */
+  async function attestProvenance(binary: string, file: string, flags: string[], ref: string): Promise<void> {
+    const predicate = await env.write(
+      file,
+      JSON.stringify({ buildDefinition: { buildType: 'x' }, runDetails: {} })
+    );
+    await cosign(binary, [
+      'attest',
+      '--key',
+      KEY,
+      ...flags,
+      '--type',
+      SLSA_PROVENANCE_V1,
+      '--predicate',
+      predicate,
+      ...registryFlags,
+      ref,
+    ]);
+  }
+  const provenanceByRelease = () =>
+    requires(['release'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['release'] }]);
+
+  /** A signature made with KEY: a key signature of `release` (its public key); UNTRUSTED for another key. */
+  async function assertSignedWithReleaseKey(repo: string, digest: string): Promise<void> {
+    const verifier = await env.verifier([keyAuthority('release', PUB), keyAuthority('other', OTHER_PUB)]);
+    const result = await verifyDigest(verifier, env, repo, digest, requires(['release']));
+    assert.deepEqual(result.signatures, [{ authority: 'release', kind: 'key' }]);
+    await assert.rejects(verifyDigest(verifier, env, repo, digest, requires(['other'])), code('UNTRUSTED'));
+  }
+
   /** cosign v3 takes its service URLs from a signing config; none here = no Fulcio, no Rekor, no TSA. */
   async function signingConfig(rekorURL?: string): Promise<string> {
     const rekorTlogUrls = rekorURL
@@ -117,16 +157,9 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
     requireCosign(COSIGN.v2),
     async () => {
       const repo = 'cosign2/app';
-      const image = await pushImage(env.registry, repo, 'v1', 'oci-index');
-      const ref = `${env.registry.host}/${repo}@${image.digest}`;
+      const { digest, ref } = await pushToSign(repo, 'oci-index');
       await cosign(COSIGN.v2, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
-      const verifier = await env.verifier([keyAuthority('release', PUB), keyAuthority('other', OTHER_PUB)]);
-      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['release']));
-      assert.deepEqual(result.signatures, [{ authority: 'release', kind: 'key' }]);
-      await assert.rejects(
-        verifyDigest(verifier, env, repo, image.digest, requires(['other'])),
-        code('UNTRUSTED')
-      );
+      await assertSignedWithReleaseKey(repo, digest);
     }
   );
 
@@ -135,29 +168,26 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
     requireCosign(COSIGN.v2),
     async () => {
       const repo = 'cosign2/rekor';
-      const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
+      const { digest, ref } = await pushToSign(repo, 'oci-manifest');
       const rekorPub = await env.write(
         'rekor.pub',
-        `-----BEGIN PUBLIC KEY-----\n${String((mock.trustedRoot.tlogs as Array<{ publicKey: { rawBytes: string } }>)[0]?.publicKey.rawBytes)}\n-----END PUBLIC KEY-----\n`
+        pem(
+          'PUBLIC KEY',
+          String(
+            (mock.trustedRoot.tlogs as Array<{ publicKey: { rawBytes: string } }>)[0]?.publicKey.rawBytes
+          )
+        )
       );
       await cosign(
         COSIGN.v2,
-        [
-          'sign',
-          '--key',
-          KEY,
-          '--rekor-url',
-          mock.rekorURL('trusted'),
-          ...registryFlags,
-          `${env.registry.host}/${repo}@${image.digest}`,
-        ],
+        ['sign', '--key', KEY, '--rekor-url', mock.rekorURL('trusted'), ...registryFlags, ref],
         { SIGSTORE_REKOR_PUBLIC_KEY: rekorPub }
       );
       const root = await env.write('cosign-rekor-root.json', JSON.stringify(mock.trustedRoot));
       const verifier = await env.verifier([
         keyAuthority('release', PUB, { tlog: 'required', trustedRoot: root }),
       ]);
-      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['release']));
+      const result = await verifyDigest(verifier, env, repo, digest, requires(['release']));
       assert.match(result.signatures[0]?.tlog?.logIndex ?? '', /^\d+$/);
     }
   );
@@ -167,34 +197,13 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
     requireCosign(COSIGN.v2),
     async () => {
       const repo = 'cosign2/attest';
-      const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
-      const ref = `${env.registry.host}/${repo}@${image.digest}`;
+      const { digest, ref } = await pushToSign(repo, 'oci-manifest');
       await cosign(COSIGN.v2, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
       const verifier = await env.verifier([keyAuthority('release', PUB)]);
-      const need = requires(['release'], 1, [
-        { predicateType: SLSA_PROVENANCE_V1, authorities: ['release'] },
-      ]);
-      await assert.rejects(
-        verifyDigest(verifier, env, repo, image.digest, need),
-        code('ATTESTATION_MISSING')
-      );
-      const predicate = await env.write(
-        'provenance.json',
-        JSON.stringify({ buildDefinition: { buildType: 'x' }, runDetails: {} })
-      );
-      await cosign(COSIGN.v2, [
-        'attest',
-        '--key',
-        KEY,
-        '--tlog-upload=false',
-        '--type',
-        SLSA_PROVENANCE_V1,
-        '--predicate',
-        predicate,
-        ...registryFlags,
-        ref,
-      ]);
-      const result = await verifyDigest(verifier, env, repo, image.digest, need);
+      const need = provenanceByRelease();
+      await assert.rejects(verifyDigest(verifier, env, repo, digest, need), code('ATTESTATION_MISSING'));
+      await attestProvenance(COSIGN.v2, 'provenance.json', ['--tlog-upload=false'], ref);
+      const result = await verifyDigest(verifier, env, repo, digest, need);
       assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'release' }]);
     }
   );
@@ -204,7 +213,7 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
     requireCosign(COSIGN.v2),
     async () => {
       const repo = 'cosign2/keyless';
-      const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
+      const { digest, ref } = await pushToSign(repo, 'oci-manifest');
       const root = mock.trustedRoot as {
         certificateAuthorities: Array<{
           uri: string;
@@ -213,8 +222,6 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
         ctlogs: Array<{ publicKey: { rawBytes: string } }>;
         tlogs: Array<{ publicKey: { rawBytes: string } }>;
       };
-      const pem = (label: string, b64: string): string =>
-        `-----BEGIN ${label}-----\n${(b64.match(/.{1,64}/g) ?? []).join('\n')}\n-----END ${label}-----\n`;
       const ca = root.certificateAuthorities[0];
       assert.ok(ca?.certChain.certificates[0] && root.ctlogs[0] && root.tlogs[0]);
       // cosign verifies the Fulcio chain, the SCT and the Rekor SET itself, with these keys instead of TUF's
@@ -249,7 +256,7 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
           '--identity-token',
           await env.write('oidc-token', token),
           ...registryFlags,
-          `${env.registry.host}/${repo}@${image.digest}`,
+          ref,
         ],
         trustEnv
       );
@@ -260,11 +267,11 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
           { issuer: MOCK_ISSUER, subjectRegExp: '^https://github\\.com/elsewhere/', extensions: {} },
         ]),
       ]);
-      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['ci']));
+      const result = await verifyDigest(verifier, env, repo, digest, requires(['ci']));
       assert.deepEqual(result.signatures[0]?.identity, { issuer: MOCK_ISSUER, subject: MOCK_SUBJECT });
       assert.match(result.signatures[0]?.tlog?.logIndex ?? '', /^\d+$/);
       await assert.rejects(
-        verifyDigest(verifier, env, repo, image.digest, requires(['elsewhere'])),
+        verifyDigest(verifier, env, repo, digest, requires(['elsewhere'])),
         code('UNTRUSTED', 'identity')
       );
     }
@@ -275,8 +282,7 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
     requireCosign(COSIGN.v3),
     async () => {
       const repo = 'cosign3/app';
-      const image = await pushImage(env.registry, repo, 'v1', 'oci-index');
-      const ref = `${env.registry.host}/${repo}@${image.digest}`;
+      const { digest, ref } = await pushToSign(repo, 'oci-index');
       await cosign(COSIGN.v3, [
         'sign',
         '--key',
@@ -286,47 +292,18 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
         ...registryFlags,
         ref,
       ]);
-      const verifier = await env.verifier([keyAuthority('release', PUB), keyAuthority('other', OTHER_PUB)]);
-      const result = await verifyDigest(verifier, env, repo, image.digest, requires(['release']));
-      assert.deepEqual(result.signatures, [{ authority: 'release', kind: 'key' }]);
-      await assert.rejects(
-        verifyDigest(verifier, env, repo, image.digest, requires(['other'])),
-        code('UNTRUSTED')
-      );
+      await assertSignedWithReleaseKey(repo, digest);
     }
   );
 
   test('cosign v3 attest --key: bundle attestation by predicate type', requireCosign(COSIGN.v3), async () => {
     const repo = 'cosign3/attest';
-    const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
-    const ref = `${env.registry.host}/${repo}@${image.digest}`;
+    const { digest, ref } = await pushToSign(repo, 'oci-manifest');
     const config = await signingConfig();
     await cosign(COSIGN.v3, ['sign', '--key', KEY, '--signing-config', config, ...registryFlags, ref]);
-    const predicate = await env.write(
-      'provenance3.json',
-      JSON.stringify({ buildDefinition: { buildType: 'x' }, runDetails: {} })
-    );
-    await cosign(COSIGN.v3, [
-      'attest',
-      '--key',
-      KEY,
-      '--signing-config',
-      config,
-      '--type',
-      SLSA_PROVENANCE_V1,
-      '--predicate',
-      predicate,
-      ...registryFlags,
-      ref,
-    ]);
+    await attestProvenance(COSIGN.v3, 'provenance3.json', ['--signing-config', config], ref);
     const verifier = await env.verifier([keyAuthority('release', PUB)]);
-    const result = await verifyDigest(
-      verifier,
-      env,
-      repo,
-      image.digest,
-      requires(['release'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['release'] }])
-    );
+    const result = await verifyDigest(verifier, env, repo, digest, provenanceByRelease());
     assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'release' }]);
   });
 });
