@@ -1,21 +1,48 @@
 // RegistryClient credential forms and limits against fake loopback registries (node:http on 127.0.0.1):
 // identity tokens (OAuth2 refresh grant), ready registry tokens, concurrency per registry, refused connections.
 import assert from 'node:assert/strict';
+import type { ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { once } from 'node:events';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { SigpinError } from '../../provider/src/errors.ts';
-import { RegistryClient } from '../../provider/src/registry/index.ts';
+import { RegistryClient, type RegistryClientOptions } from '../../provider/src/registry/index.ts';
 import { MEDIA_TYPES, sha256Digest } from '../support/images.ts';
-import { startLoopbackServer } from './loopback-server.ts';
+import { startLoopbackServer, type LoopbackServer } from './loopback-server.ts';
 
 const silent = pino({ level: 'silent' });
 const MANIFEST = Buffer.from(
   JSON.stringify({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociManifest, layers: [] })
 );
 const signal = (): AbortSignal => AbortSignal.timeout(20_000);
+
+/** Answers a manifest request with MANIFEST's headers (no body is needed to resolve a digest). */
+function sendManifest(res: ServerResponse): void {
+  res.writeHead(200, {
+    'Content-Type': MEDIA_TYPES.ociManifest,
+    'Content-Length': MANIFEST.length,
+    'Docker-Content-Digest': sha256Digest(MANIFEST),
+  });
+  res.end();
+}
+
+/** A client allowed to reach `host` over plain http, closed after the test. */
+function insecureClient(
+  t: TestContext,
+  host: string,
+  options: Omit<RegistryClientOptions, 'allow' | 'insecure' | 'logger'> = {}
+): RegistryClient {
+  const client = new RegistryClient({ allow: [host], insecure: [host], logger: silent, ...options });
+  t.after(() => client.close());
+  return client;
+}
+
+/** Resolves team/app:v1 for a Pod in namespace `ns` (so its pull secrets are looked up). */
+function resolveForPod(client: RegistryClient, server: LoopbackServer) {
+  return client.resolveDigest(server.host, 'team/app', 'v1', { signal: signal(), namespace: 'ns' });
+}
 
 test('fake registry: an identity token is exchanged with the OAuth2 refresh-token grant', async (t) => {
   const forms: URLSearchParams[] = [];
@@ -36,25 +63,13 @@ test('fake registry: an identity token is exchanged with the OAuth2 refresh-toke
       res.end();
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': MEDIA_TYPES.ociManifest,
-      'Content-Length': MANIFEST.length,
-      'Docker-Content-Digest': sha256Digest(MANIFEST),
-    });
-    res.end();
+    sendManifest(res);
   });
   t.after(() => server.stop());
-  const client = new RegistryClient({
-    allow: [server.host],
-    insecure: [server.host],
-    logger: silent,
+  const client = insecureClient(t, server.host, {
     pullSecrets: async () => ({ identityToken: 'refresh-123' }),
   });
-  t.after(() => client.close());
-  const resolved = await client.resolveDigest(server.host, 'team/app', 'v1', {
-    signal: signal(),
-    namespace: 'ns',
-  });
+  const resolved = await resolveForPod(client, server);
   assert.equal(resolved.digest, sha256Digest(MANIFEST));
   assert.equal(forms.length, 1);
   assert.deepEqual(Object.fromEntries(forms[0] ?? []), {
@@ -72,25 +87,13 @@ test('fake registry: a registry token is sent as the bearer token without a toke
       res.writeHead(401, { 'WWW-Authenticate': `Bearer realm="http://${req.headers.host}/token"` }).end();
       return;
     }
-    res.writeHead(200, {
-      'Content-Type': MEDIA_TYPES.ociManifest,
-      'Content-Length': MANIFEST.length,
-      'Docker-Content-Digest': sha256Digest(MANIFEST),
-    });
-    res.end();
+    sendManifest(res);
   });
   t.after(() => server.stop());
-  const client = new RegistryClient({
-    allow: [server.host],
-    insecure: [server.host],
-    logger: silent,
+  const client = insecureClient(t, server.host, {
     pullSecrets: async () => ({ registryToken: 'ready-token' }),
   });
-  t.after(() => client.close());
-  const resolved = await client.resolveDigest(server.host, 'team/app', 'v1', {
-    signal: signal(),
-    namespace: 'ns',
-  });
+  const resolved = await resolveForPod(client, server);
   assert.equal(resolved.digest, sha256Digest(MANIFEST));
   assert.deepEqual(
     server.requests.map((r) => r.headers.authorization ?? '-'),
@@ -116,13 +119,7 @@ test('fake registry: at most maxConcurrencyPerRegistry requests are in flight', 
     res.end();
   });
   t.after(() => server.stop());
-  const client = new RegistryClient({
-    allow: [server.host],
-    insecure: [server.host],
-    maxConcurrencyPerRegistry: 3,
-    logger: silent,
-  });
-  t.after(() => client.close());
+  const client = insecureClient(t, server.host, { maxConcurrencyPerRegistry: 3 });
   const results = await Promise.all(
     Array.from({ length: 12 }, (_, i) =>
       client.resolveDigest(server.host, 'team/app', `t${i}`, { signal: signal() })
@@ -140,14 +137,10 @@ test('fake registry: a refused connection is retried, then REGISTRY_UNAVAILABLE'
   const { port } = probe.address() as AddressInfo;
   await new Promise((resolve) => probe.close(resolve));
   const events: Array<number | 'error'> = [];
-  const client = new RegistryClient({
-    allow: [`127.0.0.1:${port}`],
-    insecure: [`127.0.0.1:${port}`],
+  const client = insecureClient(t, `127.0.0.1:${port}`, {
     maxRetries: 2,
-    logger: silent,
     onRequest: (e) => events.push(e.status),
   });
-  t.after(() => client.close());
   await assert.rejects(
     client.resolveDigest(`127.0.0.1:${port}`, 'team/app', 'v1', { signal: signal() }),
     (e: unknown) =>
