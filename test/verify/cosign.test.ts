@@ -22,6 +22,7 @@ import {
   keyAuthority,
   keylessAuthority,
   requires,
+  requiresProvenance,
   startVerifyEnv,
   verifyDigest,
   type VerifyEnv,
@@ -115,8 +116,6 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
       ref,
     ]);
   }
-  const provenanceByRelease = () =>
-    requires(['release'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['release'] }]);
 
   /** A signature made with KEY: a key signature of `release` (its public key); UNTRUSTED for another key. */
   async function assertSignedWithReleaseKey(repo: string, digest: string): Promise<void> {
@@ -200,7 +199,7 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
       const { digest, ref } = await pushToSign(repo, 'oci-manifest');
       await cosign(COSIGN.v2, ['sign', '--key', KEY, '--tlog-upload=false', ...registryFlags, ref]);
       const verifier = await env.verifier([keyAuthority('release', PUB)]);
-      const need = provenanceByRelease();
+      const need = requiresProvenance(['release']);
       await assert.rejects(verifyDigest(verifier, env, repo, digest, need), code('ATTESTATION_MISSING'));
       await attestProvenance(COSIGN.v2, 'provenance.json', ['--tlog-upload=false'], ref);
       const result = await verifyDigest(verifier, env, repo, digest, need);
@@ -303,7 +302,7 @@ describe('signatures made by the real cosign CLI (real registry)', requireBinary
     await cosign(COSIGN.v3, ['sign', '--key', KEY, '--signing-config', config, ...registryFlags, ref]);
     await attestProvenance(COSIGN.v3, 'provenance3.json', ['--signing-config', config], ref);
     const verifier = await env.verifier([keyAuthority('release', PUB)]);
-    const result = await verifyDigest(verifier, env, repo, digest, provenanceByRelease());
+    const result = await verifyDigest(verifier, env, repo, digest, requiresProvenance(['release']));
     assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'release' }]);
   });
 });

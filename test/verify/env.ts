@@ -17,6 +17,7 @@ import {
   type VerificationResult,
 } from '../../provider/src/verify/index.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
+import { SLSA_PROVENANCE_V1 } from '../support/signing.ts';
 
 /** The testbed's key fixtures, read in place (never copied): `shared/` sits beside the checkout, here and in CI. */
 export const FIXTURES =
@@ -92,6 +93,11 @@ export function requires(
   attestations: VerificationRequirements['attestations'] = []
 ): VerificationRequirements {
   return { authorities, threshold, attestations };
+}
+
+/** `requires` one signature plus an SLSA provenance attestation by one of `attesters` (by default the signers). */
+export function requiresProvenance(authorities: string[], attesters = authorities): VerificationRequirements {
+  return requires(authorities, 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: attesters }]);
 }
 
 /** Verifies `host/repository@digest`. */

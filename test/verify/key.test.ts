@@ -27,6 +27,7 @@ import {
   FIXTURES,
   keyAuthority,
   requires,
+  requiresProvenance,
   startVerifyEnv,
   verifyDigest,
   type VerifyEnv,
@@ -334,13 +335,7 @@ describe('key-based verification (real registry)', needs, () => {
         inTotoStatement(image.digest, COSIGN_SIGN_PREDICATE)
       );
       await pushBundleReferrer(env.registry, repo, subject, signature);
-      const result = await verifyDigest(
-        verifier,
-        env,
-        repo,
-        image.digest,
-        requires(['k'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['k'] }])
-      );
+      const result = await verifyDigest(verifier, env, repo, image.digest, requiresProvenance(['k']));
       assert.deepEqual(result, {
         signatures: [{ authority: 'k', kind: 'key' }],
         attestations: [{ predicateType: SLSA_PROVENANCE_V1, authority: 'k' }],

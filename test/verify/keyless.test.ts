@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
+import type { SerializedBundle } from '@sigstore/bundle';
 import { after, before, describe, test } from 'node:test';
 import type { AuthorityConfig } from '../../provider/src/config/index.ts';
 import { requireBinary } from '../support/binaries.ts';
@@ -26,7 +27,15 @@ import {
   simpleSigningPayload,
   SLSA_PROVENANCE_V1,
 } from '../support/signing.ts';
-import { code, keylessAuthority, requires, startVerifyEnv, verifyDigest, type VerifyEnv } from './env.ts';
+import {
+  code,
+  keylessAuthority,
+  requires,
+  requiresProvenance,
+  startVerifyEnv,
+  verifyDigest,
+  type VerifyEnv,
+} from './env.ts';
 
 const needs = requireBinary('docker-registry');
 type Identity = NonNullable<AuthorityConfig['keyless']>['identities'][number];
@@ -52,6 +61,18 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
     await env.stop();
   });
 
+  /** Writes `payload` and its signature `bundle` as the `.sig` of `digest` (cosign's legacy annotations). */
+  async function attachAsSig(
+    repo: string,
+    digest: string,
+    payload: Buffer,
+    bundle: SerializedBundle
+  ): Promise<void> {
+    await pushAttachment(env.registry, repo, digest, 'sig', [
+      { blob: payload, annotations: legacyAnnotationsFromBundle(bundle) },
+    ]);
+  }
+
   /** An image whose `.sig` holds one keyless signature made with these options. */
   async function legacySigned(
     repo: string,
@@ -59,10 +80,7 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
   ): Promise<PushedImage> {
     const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
     const payload = simpleSigningPayload(`${env.registry.host}/${repo}`, image.digest);
-    const bundle = await mock.signMessage(payload, options);
-    await pushAttachment(env.registry, repo, image.digest, 'sig', [
-      { blob: payload, annotations: legacyAnnotationsFromBundle(bundle) },
-    ]);
+    await attachAsSig(repo, image.digest, payload, await mock.signMessage(payload, options));
     return image;
   }
 
@@ -89,7 +107,7 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
       await mock.signStatement(inTotoStatement(image.digest, COSIGN_SIGN_PREDICATE))
     );
     const verifier = await env.verifier([keylessAuthority('ci', root, [exact()])]);
-    const need = requires(['ci'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['ci'] }]);
+    const need = requiresProvenance(['ci']);
     await assert.rejects(
       verifyDigest(verifier, env, repo, image.digest, need),
       code('ATTESTATION_MISSING', SLSA_PROVENANCE_V1)
@@ -126,13 +144,7 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
       keylessAuthority('builder', root, [exact({ subject: 'https://builder.example/x' })]),
     ]);
     await assert.rejects(
-      verifyDigest(
-        verifier,
-        env,
-        repo,
-        image.digest,
-        requires(['ci'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['builder'] }])
-      ),
+      verifyDigest(verifier, env, repo, image.digest, requiresProvenance(['ci'], ['builder'])),
       code('ATTESTATION_MISSING')
     );
   });
@@ -145,29 +157,15 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
       legacyAttestationLayer(await mock.signStatement(statement)),
     ]);
     const verifier = await env.verifier([keylessAuthority('ci', root, [exact()])]);
-    const result = await verifyDigest(
-      verifier,
-      env,
-      repo,
-      image.digest,
-      requires(['ci'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['ci'] }])
-    );
+    const need = requiresProvenance(['ci']);
+    const result = await verifyDigest(verifier, env, repo, image.digest, need);
     assert.deepEqual(result.attestations, [{ predicateType: SLSA_PROVENANCE_V1, authority: 'ci' }]);
     // an attestation about another image in this image's .att: not counted
     const other = inTotoStatement(`sha256:${'0'.repeat(64)}`, SLSA_PROVENANCE_V1);
     await pushAttachment(env.registry, repo, image.digest, 'att', [
       legacyAttestationLayer(await mock.signStatement(other)),
     ]);
-    await assert.rejects(
-      verifyDigest(
-        verifier,
-        env,
-        repo,
-        image.digest,
-        requires(['ci'], 1, [{ predicateType: SLSA_PROVENANCE_V1, authorities: ['ci'] }])
-      ),
-      code('ATTESTATION_MISSING')
-    );
+    await assert.rejects(verifyDigest(verifier, env, repo, image.digest, need), code('ATTESTATION_MISSING'));
   });
 
   test('wrong subject, wrong issuer: UNTRUSTED', async () => {
@@ -245,9 +243,7 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
     const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
     const other = await pushImage(env.registry, repo, 'v2', 'oci-manifest');
     const payload = simpleSigningPayload(`${env.registry.host}/${repo}`, other.digest);
-    await pushAttachment(env.registry, repo, image.digest, 'sig', [
-      { blob: payload, annotations: legacyAnnotationsFromBundle(await mock.signMessage(payload)) },
-    ]);
+    await attachAsSig(repo, image.digest, payload, await mock.signMessage(payload));
     const verifier = await env.verifier([keylessAuthority('ci', root, [exact()])]);
     await assert.rejects(
       verifyDigest(verifier, env, repo, image.digest, requires(['ci'])),
@@ -265,18 +261,14 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
     const verifier = await env.verifier([authority]);
 
     const logged = await keySignedMessageBundle(pair.privateKey, payload, mock.rekorURL('trusted'));
-    await pushAttachment(env.registry, repo, image.digest, 'sig', [
-      { blob: payload, annotations: legacyAnnotationsFromBundle(logged) },
-    ]);
+    await attachAsSig(repo, image.digest, payload, logged);
     const result = await verifyDigest(verifier, env, repo, image.digest, requires(['k']));
     assert.equal(result.signatures[0]?.kind, 'key');
     assert.match(result.signatures[0]?.tlog?.logIndex ?? '', /^\d+$/);
 
     // the same signature logged in a log the root does not trust: never trusted, even with tlog optional
     const rogue = await keySignedMessageBundle(pair.privateKey, payload, mock.rekorURL('rogue'));
-    await pushAttachment(env.registry, repo, image.digest, 'sig', [
-      { blob: payload, annotations: legacyAnnotationsFromBundle(rogue) },
-    ]);
+    await attachAsSig(repo, image.digest, payload, rogue);
     await assert.rejects(verifyDigest(verifier, env, repo, image.digest, requires(['k'])), code('UNTRUSTED'));
     const optional = await env.verifier([{ ...authority, tlog: 'optional' }]);
     await assert.rejects(
