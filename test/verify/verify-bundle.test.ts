@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +23,7 @@ import {
 const run = promisify(execFile);
 const NODE = process.execPath;
 const SIGPIN = new URL('../../provider/bin/sigpin.js', import.meta.url).pathname;
+const ARTIFACT = Buffer.from('an artifact to sign\n');
 
 /** Runs the command in-process with its output captured. */
 async function verifyBundle(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -51,14 +52,27 @@ describe('sigpin verify-bundle', () => {
     await writeFile(file, content);
     return file;
   };
+  const writeJson = (name: string, value: unknown): Promise<string> => write(name, JSON.stringify(value));
+  const writePublicKey = (name: string, key: KeyObject): Promise<string> =>
+    write(name, key.export({ type: 'spki', format: 'pem' }));
+  /** Keyless verification of `bundle` for the mock identity against the mock trusted root (the input goes last). */
+  const keylessArgs = (bundle: string): string[] => [
+    '--bundle',
+    bundle,
+    '--certificate-identity',
+    MOCK_SUBJECT,
+    '--certificate-oidc-issuer',
+    MOCK_ISSUER,
+    '--trusted-root',
+    root,
+  ];
 
   before(async () => {
     mock = await startKeylessMock();
     dir = await mkdtemp(join(tmpdir(), 'sigpin-verify-bundle-'));
-    const bytes = Buffer.from('an artifact to sign\n');
-    artifact = await write('artifact.txt', bytes);
-    digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    root = await write('trusted_root.json', JSON.stringify(mock.trustedRoot));
+    artifact = await write('artifact.txt', ARTIFACT);
+    digest = `sha256:${createHash('sha256').update(ARTIFACT).digest('hex')}`;
+    root = await writeJson('trusted_root.json', mock.trustedRoot);
   });
   after(async () => {
     await mock.stop();
@@ -66,20 +80,7 @@ describe('sigpin verify-bundle', () => {
   });
 
   test('keyless message signature: by path and by digest; wrong identity, issuer, artifact fail', async () => {
-    const bundle = await write(
-      'message.json',
-      JSON.stringify(await mock.signMessage(Buffer.from('an artifact to sign\n')))
-    );
-    const base = [
-      '--bundle',
-      bundle,
-      '--certificate-identity',
-      MOCK_SUBJECT,
-      '--certificate-oidc-issuer',
-      MOCK_ISSUER,
-      '--trusted-root',
-      root,
-    ];
+    const base = keylessArgs(await writeJson('message.json', await mock.signMessage(ARTIFACT)));
     for (const input of [artifact, digest]) {
       const ok = await verifyBundle([...base, input]);
       assert.equal(ok.code, 0, ok.stderr);
@@ -99,20 +100,9 @@ describe('sigpin verify-bundle', () => {
   });
 
   test('keyless DSSE statement: the artifact must be a subject', async () => {
-    const bundle = await write(
-      'dsse.json',
-      JSON.stringify(await mock.signStatement(inTotoStatement(digest, SLSA_PROVENANCE_V1)))
+    const base = keylessArgs(
+      await writeJson('dsse.json', await mock.signStatement(inTotoStatement(digest, SLSA_PROVENANCE_V1)))
     );
-    const base = [
-      '--bundle',
-      bundle,
-      '--certificate-identity',
-      MOCK_SUBJECT,
-      '--certificate-oidc-issuer',
-      MOCK_ISSUER,
-      '--trusted-root',
-      root,
-    ];
     assert.equal((await verifyBundle([...base, artifact])).code, 0);
     assert.equal((await verifyBundle([...base, digest])).code, 0);
     assert.equal((await verifyBundle([...base, `sha256:${'1'.repeat(64)}`])).code, 1);
@@ -124,20 +114,14 @@ describe('sigpin verify-bundle', () => {
     rsa: generateKeyPairSync('rsa', { modulusLength: 2048 }),
   })) {
     test(`managed ${name} key: message signature by path and by digest (pre-hashed check); wrong key fails`, async () => {
-      const bundle = await write(
-        `${name}.json`,
-        JSON.stringify(await keySignedMessageBundle(pair.privateKey, Buffer.from('an artifact to sign\n')))
-      );
-      const key = await write(`${name}.pub`, pair.publicKey.export({ type: 'spki', format: 'pem' }));
+      const bundle = await writeJson(`${name}.json`, await keySignedMessageBundle(pair.privateKey, ARTIFACT));
+      const key = await writePublicKey(`${name}.pub`, pair.publicKey);
       for (const input of [artifact, digest]) {
         const res = await verifyBundle(['--bundle', bundle, '--key', key, input]);
         assert.equal(res.code, 0, `${input}: ${res.stderr}`);
       }
-      const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({
-        type: 'spki',
-        format: 'pem',
-      });
-      const wrong = await write(`${name}-wrong.pub`, stranger);
+      const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+      const wrong = await writePublicKey(`${name}-wrong.pub`, stranger);
       assert.equal((await verifyBundle(['--bundle', bundle, '--key', wrong, artifact])).code, 1);
       assert.equal((await verifyBundle(['--bundle', bundle, '--key', wrong, digest])).code, 1);
       assert.equal(
@@ -149,13 +133,11 @@ describe('sigpin verify-bundle', () => {
 
   test('managed ed25519 key: DSSE bundle', async () => {
     const pair = generateKeyPairSync('ed25519');
-    const bundle = await write(
+    const bundle = await writeJson(
       'ed.json',
-      JSON.stringify(
-        await keySignedStatementBundle(pair.privateKey, inTotoStatement(digest, SLSA_PROVENANCE_V1))
-      )
+      await keySignedStatementBundle(pair.privateKey, inTotoStatement(digest, SLSA_PROVENANCE_V1))
     );
-    const key = await write('ed.pub', pair.publicKey.export({ type: 'spki', format: 'pem' }));
+    const key = await writePublicKey('ed.pub', pair.publicKey);
     assert.equal((await verifyBundle(['--bundle', bundle, '--key', key, artifact])).code, 0);
     assert.equal((await verifyBundle(['--bundle', bundle, '--key', key, digest])).code, 0);
   });
@@ -167,11 +149,8 @@ describe('sigpin verify-bundle', () => {
       2
     );
     const pair = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const bundle = await write(
-      'cli.json',
-      JSON.stringify(await keySignedMessageBundle(pair.privateKey, Buffer.from('an artifact to sign\n')))
-    );
-    const key = await write('cli.pub', pair.publicKey.export({ type: 'spki', format: 'pem' }));
+    const bundle = await writeJson('cli.json', await keySignedMessageBundle(pair.privateKey, ARTIFACT));
+    const key = await writePublicKey('cli.pub', pair.publicKey);
     const { stdout } = await run(NODE, [SIGPIN, 'verify-bundle', '--bundle', bundle, '--key', key, artifact]);
     assert.equal(JSON.parse(stdout).verified, true);
     await assert.rejects(
