@@ -9,7 +9,7 @@ import type { SerializedBundle } from '@sigstore/bundle';
 import { after, before, describe, test } from 'node:test';
 import type { AuthorityConfig } from '../../provider/src/config/index.ts';
 import { requireBinary } from '../support/binaries.ts';
-import { pushImage, type PushedImage } from '../support/images.ts';
+import { pushImage, type ImageKind, type PushedImage } from '../support/images.ts';
 import {
   legacyAnnotationsFromBundle,
   legacyAttestationLayer,
@@ -84,6 +84,15 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
     return image;
   }
 
+  /** An image with a keyless cosign v3 signature bundle as its referrer; `subject` is its descriptor. */
+  async function bundleSigned(repo: string, kind: ImageKind) {
+    const image = await pushImage(env.registry, repo, 'v1', kind);
+    const subject = { mediaType: image.mediaType, digest: image.digest, size: image.size };
+    const signature = await mock.signStatement(inTotoStatement(image.digest, COSIGN_SIGN_PREDICATE));
+    await pushBundleReferrer(env.registry, repo, subject, signature);
+    return { image, subject };
+  }
+
   test('legacy .sig layer (certificate + Rekor SET annotations): trusted, with identity and tlog', async () => {
     const image = await legacySigned('keyless/legacy');
     const verifier = await env.verifier([keylessAuthority('ci', root, [exact()])]);
@@ -98,14 +107,7 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
 
   test('cosign v3 DSSE bundle referrer on an index: trusted; provenance attestation required and found', async () => {
     const repo = 'keyless/bundle';
-    const image = await pushImage(env.registry, repo, 'v1', 'oci-index');
-    const subject = { mediaType: image.mediaType, digest: image.digest, size: image.size };
-    await pushBundleReferrer(
-      env.registry,
-      repo,
-      subject,
-      await mock.signStatement(inTotoStatement(image.digest, COSIGN_SIGN_PREDICATE))
-    );
+    const { image, subject } = await bundleSigned(repo, 'oci-index');
     const verifier = await env.verifier([keylessAuthority('ci', root, [exact()])]);
     const need = requiresProvenance(['ci']);
     await assert.rejects(
@@ -123,14 +125,7 @@ describe('keyless verification (mock Fulcio/Rekor on loopback, real registry)', 
 
   test('attestation signed by an identity the attestation rule does not trust: ATTESTATION_MISSING', async () => {
     const repo = 'keyless/att-wrong-signer';
-    const image = await pushImage(env.registry, repo, 'v1', 'oci-manifest');
-    const subject = { mediaType: image.mediaType, digest: image.digest, size: image.size };
-    await pushBundleReferrer(
-      env.registry,
-      repo,
-      subject,
-      await mock.signStatement(inTotoStatement(image.digest, COSIGN_SIGN_PREDICATE))
-    );
+    const { image, subject } = await bundleSigned(repo, 'oci-manifest');
     const other = 'https://github.com/acme/other/.github/workflows/x.yml@refs/heads/main';
     await pushBundleReferrer(
       env.registry,
