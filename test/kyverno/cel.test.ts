@@ -17,17 +17,21 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { requireBinary } from '../support/binaries.ts';
 import {
+  assertSignedPodPinnedAndVerified,
+  PIN,
   pinAndVerify,
   pinned,
   pointedPolicies,
   requireFixtures,
   startKyvernoWorld,
   worldImages,
+  VERIFY,
   type KyvernoWorld,
 } from './fixture.ts';
 import {
   YAMLText,
   applyPolicies,
+  cliDocument,
   imagesOf,
   metricValue,
   providerCalls,
@@ -35,10 +39,8 @@ import {
   runKyvernoTest,
   type ApplyOutcome,
 } from './harness.ts';
-import { deployment, pod, workloadMix, type Images } from './resources.ts';
+import { pod, podsOnlyMix, workloadMix, type Images } from './resources.ts';
 
-const PIN = 'sigpin-pin-images';
-const VERIFY = 'sigpin-verify-images';
 const options = { ...requireKyverno(), ...requireBinary('docker-registry'), ...(await requireFixtures()) };
 
 describe(
@@ -73,13 +75,7 @@ describe(
       });
 
       test('signed Pod: every list pinned (tag kept), validate-only image left alone, verified', () => {
-        assert.equal(run.resultFor(PIN, 'Pod', 'signed').result, 'pass', run.cli.transcript);
-        assert.deepEqual(imagesOf(run.patchedResource('Pod', 'signed')), {
-          containers: [pinned(img.app1, world.images.app1.digest), img.legacy],
-          initContainers: [pinned(img.init, world.images.init.digest)],
-          ephemeralContainers: [pinned(img.app2, world.images.app2.digest)],
-        });
-        assert.equal(run.resultFor(VERIFY, 'Pod', 'signed').result, 'pass', run.cli.transcript);
+        assertSignedPodPinnedAndVerified(run, world);
       });
 
       test('unsigned and untrusted images: denied with the provider reason', () => {
@@ -159,10 +155,7 @@ describe(
 
     test('pods-only variant: Deployments are not matched', async () => {
       const resources = join(world.dir, 'cel-pods-only.yaml');
-      await writeFile(
-        resources,
-        YAMLText([pod('solo', { containers: [img.app1] }), deployment('web', { containers: [img.unsigned] })])
-      );
+      await writeFile(resources, YAMLText(podsOnlyMix(img)));
       const run = await applyPolicies(world.dir, pinAndVerify(policy, 'pods-only'), [resources], { env });
       assert.deepEqual(imagesOf(run.patchedResource('Pod', 'solo')).containers, [
         pinned(img.app1, world.images.app1.digest),
@@ -191,26 +184,20 @@ describe(
       await writeFile(
         join(dir, 'values.yaml'),
         YAMLText([
-          {
-            apiVersion: 'cli.kyverno.io/v1alpha1',
-            kind: 'Values',
-            metadata: { name: 'values' },
+          cliDocument('Values', 'values', {
             globalValues: { 'request.operation': 'UPDATE' },
-          },
+          }),
         ])
       );
       await writeFile(
         join(dir, 'kyverno-test.yaml'),
         YAMLText([
-          {
-            apiVersion: 'cli.kyverno.io/v1alpha1',
-            kind: 'Test',
-            metadata: { name: 'cel-update' },
+          cliDocument('Test', 'cel-update', {
             policies: ['pin.yaml', 'verify.yaml'],
             resources: ['resource.yaml'],
             variables: 'values.yaml',
             results: [{ policy: VERIFY, resources: ['team/steady'], kind: 'Pod', result: 'pass' }],
-          },
+          }),
         ])
       );
       const skipped = await metricValue(world.provider, 'sigpin_verify_skipped_total');

@@ -9,18 +9,22 @@ import { after, before, describe, test } from 'node:test';
 import { createCertificateAuthority } from '../../provider/src/server/certificates.ts';
 import { requireBinary } from '../support/binaries.ts';
 import {
+  assertSignedPodPinnedAndVerified,
+  PIN,
   pinAndVerify,
   pinned,
   pointedPolicies,
   requireFixtures,
   startKyvernoWorld,
   worldImages,
+  VERIFY,
   type KyvernoWorld,
 } from './fixture.ts';
 import {
   POLICIES_DIR,
   YAMLText,
   applyPolicies,
+  cliDocument,
   imagesOf,
   metricValue,
   pointPolicyAt,
@@ -29,10 +33,8 @@ import {
   runKyvernoTest,
   type ApplyOutcome,
 } from './harness.ts';
-import { deployment, pod, workloadMix, type Images } from './resources.ts';
+import { pod, podsOnlyMix, workloadMix, type Images } from './resources.ts';
 
-const PIN = 'sigpin-pin-images';
-const VERIFY = 'sigpin-verify-images';
 const options = { ...requireKyverno(), ...requireBinary('docker-registry'), ...(await requireFixtures()) };
 
 describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0)', options, () => {
@@ -59,13 +61,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
     });
 
     test('signed Pod: every list pinned (tag kept), validate-only image left alone, verified', () => {
-      assert.equal(run.resultFor(PIN, 'Pod', 'signed').result, 'pass', run.cli.transcript);
-      assert.deepEqual(imagesOf(run.patchedResource('Pod', 'signed')), {
-        containers: [pinned(img.app1, world.images.app1.digest), img.legacy],
-        initContainers: [pinned(img.init, world.images.init.digest)],
-        ephemeralContainers: [pinned(img.app2, world.images.app2.digest)],
-      });
-      assert.equal(run.resultFor(VERIFY, 'Pod', 'signed').result, 'pass', run.cli.transcript);
+      assertSignedPodPinnedAndVerified(run, world);
     });
 
     test('unsigned image: pinned by the mutate policy, denied by the verify policy with UNSIGNED', () => {
@@ -139,10 +135,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
     await writeFile(
       values,
       YAMLText([
-        {
-          apiVersion: 'cli.kyverno.io/v1alpha1',
-          kind: 'Values',
-          metadata: { name: 'values' },
+        cliDocument('Values', 'values', {
           subresources: [
             {
               subresource: { name: 'pods/ephemeralcontainers', kind: 'Pod', group: '', version: 'v1' },
@@ -153,7 +146,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
             'request.operation': 'UPDATE',
             'request.oldObject.spec.ephemeralContainers': [],
           },
-        },
+        }),
       ])
     );
     const run = await applyPolicies(world.dir, pinAndVerify(policy, 'workloads'), [resources], {
@@ -186,10 +179,7 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
 
   test('pods-only variant: Pods are pinned and verified, Deployments are not touched', async () => {
     const resources = join(world.dir, 'cp-pods-only.yaml');
-    await writeFile(
-      resources,
-      YAMLText([pod('solo', { containers: [img.app1] }), deployment('web', { containers: [img.unsigned] })])
-    );
+    await writeFile(resources, YAMLText(podsOnlyMix(img)));
     const run = await applyPolicies(world.dir, pinAndVerify(policy, 'pods-only'), [resources]);
     assert.equal(run.resultFor(PIN, 'Pod', 'solo').result, 'pass', run.cli.transcript);
     assert.deepEqual(imagesOf(run.patchedResource('Pod', 'solo')).containers, [
@@ -247,27 +237,21 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
       await writeFile(
         join(dir, 'values.yaml'),
         YAMLText([
-          {
-            apiVersion: 'cli.kyverno.io/v1alpha1',
-            kind: 'Values',
-            metadata: { name: 'values' },
+          cliDocument('Values', 'values', {
             globalValues: {
               'request.operation': 'UPDATE',
               'request.oldObject.spec.containers': [{ name: 'c0', image: oldImage }],
             },
-          },
+          }),
         ])
       );
       // apiCalls run in `kyverno test` only when cluster resources are given; the Pod's namespace is one.
       await writeFile(
         join(dir, 'cluster.yaml'),
         YAMLText([
-          {
-            apiVersion: 'cli.kyverno.io/v1alpha1',
-            kind: 'ClusterResource',
-            metadata: { name: 'cluster' },
+          cliDocument('ClusterResource', 'cluster', {
             spec: { resources: [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'team' } }] },
-          },
+          }),
         ])
       );
       const results: Array<Record<string, unknown>> = [
@@ -296,16 +280,13 @@ describe('Kyverno ClusterPolicy generation (kyverno apply / kyverno test v1.19.0
       await writeFile(
         join(dir, 'kyverno-test.yaml'),
         YAMLText([
-          {
-            apiVersion: 'cli.kyverno.io/v1alpha1',
-            kind: 'Test',
-            metadata: { name: `update-${name}` },
+          cliDocument('Test', `update-${name}`, {
             policies: ['pin.yaml', 'verify.yaml'],
             resources: ['resource.yaml'],
             clusterResources: ['cluster.yaml'],
             variables: 'values.yaml',
             results,
-          },
+          }),
         ])
       );
       return dir;

@@ -11,6 +11,7 @@
  *   HOST/legacy/app:1.0           signed; trust policy mode validate-only         -> mutate leaves it alone
  *   DEAD/team/app:1.0             DEAD is an allowed registry where nothing listens -> transient (systemError)
  */
+import assert from 'node:assert/strict';
 import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pushImage, setupSigningSkopeo, type PushedImage } from '../support/images.ts';
@@ -18,11 +19,13 @@ import { FIXTURES } from '../verify/env.ts';
 import { freePort } from '../support/ports.ts';
 import { startRegistry, type TestRegistry } from '../support/registry.ts';
 import {
+  imagesOf,
   makeCertificates,
   POLICIES_DIR,
   pointPolicyAt,
   startProvider,
   tempDir,
+  type ApplyOutcome,
   type RunningProvider,
 } from './harness.ts';
 import type { Images } from './resources.ts';
@@ -226,3 +229,22 @@ export function pinAndVerify(policy: Map<string, string>, variant: 'workloads' |
 
 /** `ref@digest`: what the mutate policies make of an image reference. */
 export const pinned = (ref: string, digest: string): string => `${ref}@${digest}`;
+
+/** The names of the shipped pin and verify policies (the same in both generations). */
+export const PIN = 'sigpin-pin-images';
+export const VERIFY = 'sigpin-verify-images';
+
+/**
+ * The signed Pod of `workloadMix` after both policies: every container list pinned (tag kept), the validate-only
+ * image left alone, and verified.
+ */
+export function assertSignedPodPinnedAndVerified(run: ApplyOutcome, world: KyvernoWorld): void {
+  const img = worldImages(world);
+  assert.equal(run.resultFor(PIN, 'Pod', 'signed').result, 'pass', run.cli.transcript);
+  assert.deepEqual(imagesOf(run.patchedResource('Pod', 'signed')), {
+    containers: [pinned(img.app1, world.images.app1.digest), img.legacy],
+    initContainers: [pinned(img.init, world.images.init.digest)],
+    ephemeralContainers: [pinned(img.app2, world.images.app2.digest)],
+  });
+  assert.equal(run.resultFor(VERIFY, 'Pod', 'signed').result, 'pass', run.cli.transcript);
+}

@@ -390,4 +390,13 @@ export function providerCalls(provider: RunningProvider, route: string): Promise
   return metricValue(provider, 'sigpin_request_duration_seconds_count', { engine: 'kyverno', route });
 }
 
+/** A document of the Kyverno CLI's own kinds (cli.kyverno.io/v1alpha1: Values, Test, ClusterResource). */
+export function cliDocument(
+  kind: 'Values' | 'Test' | 'ClusterResource',
+  name: string,
+  fields: Record<string, unknown>
+): Record<string, unknown> {
+  return { apiVersion: 'cli.kyverno.io/v1alpha1', kind, metadata: { name }, ...fields };
+}
+
 export const YAMLText = (docs: unknown[]): string => docs.map((d) => YAML.stringify(d)).join('---\n');

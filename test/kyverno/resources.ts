@@ -62,6 +62,11 @@ export function cronJob(name: string, images: PodImages): Record<string, unknown
   };
 }
 
+/** The pods-only variant's check: a Pod it must handle and a Deployment it must leave alone. */
+export function podsOnlyMix(img: Images): Array<Record<string, unknown>> {
+  return [pod('solo', { containers: [img.app1] }), deployment('web', { containers: [img.unsigned] })];
+}
+
 /**
  * The workload-variant mix both policy generations are applied to: a signed Pod using every container list (with a
  * validate-only image), unsigned, untrusted, missing and unreachable images, Deployments and a CronJob.
