@@ -2,8 +2,14 @@ import type { Logger } from 'pino';
 import { SigpinError, toSigpinError } from '../errors.ts';
 import { parseLookupKey, pinnedImage, repositoryName, canonicalReference } from '../reference/index.ts';
 import type { ImageReference, LookupKey } from '../reference/index.ts';
-import type { MatchedPolicy, TrustPolicy, VerificationRequirements } from '../trust/index.ts';
-import type { AttestationVerdict, SignatureVerdict, VerificationResult } from '../verify/index.ts';
+import type { MatchedPolicy, TrustPolicy } from '../trust/index.ts';
+import type { RequestContext } from '../registry/index.ts';
+import type {
+  AttestationVerdict,
+  ImageVerifier,
+  SignatureVerdict,
+  VerificationResult,
+} from '../verify/index.ts';
 
 export type { SignatureVerdict, VerificationResult };
 import { withDeadline } from './deadline.ts';
@@ -11,10 +17,7 @@ import type { ProviderItem } from './protocol.ts';
 
 export type Route = 'resolve' | 'mutate' | 'verify';
 
-export interface RequestContext {
-  signal: AbortSignal;
-  namespace?: string;
-}
+export type { RequestContext };
 
 /** What the lookup needs from the registry client. */
 export interface DigestSource {
@@ -28,15 +31,7 @@ export interface DigestSource {
 }
 
 /** What the lookup needs from the signature verifier. */
-export interface Verifier {
-  verify(i: {
-    registry: string;
-    repository: string;
-    digest: string;
-    requirements: VerificationRequirements;
-    ctx: RequestContext;
-  }): Promise<VerificationResult>;
-}
+export type Verifier = Pick<ImageVerifier, 'verify'>;
 
 /** What the lookup needs from the cache: one loader that owns TTLs, negative entries and singleflight. */
 export interface Loader {

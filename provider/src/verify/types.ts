@@ -4,12 +4,10 @@
  */
 import type { Logger } from 'pino';
 import type { AuthorityConfig } from '../config/index.ts';
+import type { RequestContext } from '../registry/index.ts';
 
-/** Per-request context: cancellation and the namespace whose pull secrets apply. */
-export interface RequestContext {
-  signal: AbortSignal;
-  namespace?: string;
-}
+/** Per-request context (cancellation, the namespace whose pull secrets apply): the registry client's. */
+export type { RequestContext };
 
 /** A descriptor in a referrers listing (OCI image index `manifests[]` entry). */
 export interface ReferrerDescriptor {
