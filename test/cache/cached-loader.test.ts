@@ -4,6 +4,7 @@ import pino from 'pino';
 import { CachedLoader, TieredCache } from '../../provider/src/cache/index.ts';
 import type { LoadPolicy } from '../../provider/src/cache/index.ts';
 import { SigpinError } from '../../provider/src/errors.ts';
+import { scripted } from './scripted-loader.ts';
 
 interface LogLine {
   level: number;
@@ -22,18 +23,6 @@ async function setup() {
   const cache = await TieredCache.create({ url: 'memory://', logger, now: () => clock.now });
   const loader = new CachedLoader({ cache, logger });
   return { clock, logs, cache, loader };
-}
-
-/** A loader that counts its calls and answers from a script (values or errors), last one repeating. */
-function scripted<T>(...answers: Array<T | Error>) {
-  const fn = async () => {
-    const answer = answers[Math.min(fn.calls, answers.length - 1)];
-    fn.calls += 1;
-    if (answer instanceof Error) throw answer;
-    return answer as T;
-  };
-  fn.calls = 0;
-  return fn;
 }
 
 const POLICY: LoadPolicy = { ttlMs: 60_000, staleMs: 30_000, negativeTtlMs: 10_000 };

@@ -10,6 +10,7 @@ import pino from 'pino';
 import { CachedLoader, TieredCache } from '../../provider/src/cache/index.ts';
 import type { CacheEvent, LoadPolicy } from '../../provider/src/cache/index.ts';
 import { SigpinError } from '../../provider/src/errors.ts';
+import { scripted } from './scripted-loader.ts';
 import { LookupService } from '../../provider/src/lookup/index.ts';
 import type { DigestSource, Loader } from '../../provider/src/lookup/index.ts';
 import { parseConfig } from '../../provider/src/config/index.ts';
@@ -37,18 +38,6 @@ async function setup(clock = { now: START }) {
     events.filter((e) => e.layer === layer && e.result === result).length;
   const reset = () => events.splice(0);
   return { clock, cache, loader, events, count, reset };
-}
-
-/** A loader that counts its calls and answers from a script (values or errors), last one repeating. */
-function scripted<T>(...answers: Array<T | Error>) {
-  const fn = async () => {
-    const answer = answers[Math.min(fn.calls, answers.length - 1)];
-    fn.calls += 1;
-    if (answer instanceof Error) throw answer;
-    return answer as T;
-  };
-  fn.calls = 0;
-  return fn;
 }
 
 /** What the lookup service does per key: the fast path, then the full load. */
