@@ -184,14 +184,13 @@ describe('verification engine (in-memory fake source)', () => {
     });
     assert.equal((await verify(fromFile)).signatures.length, 1);
     const asked: string[] = [];
+    const secretKeyAuthority = {
+      name: 'k',
+      key: { secretRef: { namespace: 'sigpin', name: 'keys', key: 'cosign.pub' } },
+      tlog: 'optional' as const,
+    };
     const fromSecret = await createImageVerifier({
-      authorities: [
-        {
-          name: 'k',
-          key: { secretRef: { namespace: 'sigpin', name: 'keys', key: 'cosign.pub' } },
-          tlog: 'optional',
-        },
-      ],
+      authorities: [secretKeyAuthority],
       baseDir: dir,
       source,
       logger,
@@ -208,13 +207,7 @@ describe('verification engine (in-memory fake source)', () => {
     );
     await assert.rejects(
       createImageVerifier({
-        authorities: [
-          {
-            name: 'k',
-            key: { secretRef: { namespace: 'sigpin', name: 'keys', key: 'cosign.pub' } },
-            tlog: 'optional',
-          },
-        ],
+        authorities: [secretKeyAuthority],
         baseDir: dir,
         source,
         logger,
