@@ -5,8 +5,10 @@ const USAGE = `usage: sigpin <command> [options]
 commands:
   serve [--config FILE] [--port N] [--host H] [--state-dir DIR]
                                   run the provider (no config: embedded defaults and a development certificate)
-  resolve REF... [--config FILE]  print {key, digest, pinned} per reference
-  verify REF... [--config FILE]   print the verdict or {key, error} per reference; exit 0 trusted, 1 untrusted,
+  resolve REF... [--config FILE] [--timeout S]
+                                  print {key, digest, pinned} per reference
+  verify REF... [--config FILE] [--timeout S]
+                                  print the verdict or {key, error} per reference; exit 0 trusted, 1 untrusted,
                                   2 usage or config error, 3 transient failure
   verify-bundle ...               sigstore-conformance CLI protocol
   config check FILE               validate a config file and print every problem with its path

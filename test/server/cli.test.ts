@@ -59,6 +59,9 @@ test('usage errors exit 2 with a message', async () => {
   assert.equal(badFlag.code, 2);
   assert.match(badFlag.stderr, /Unknown option '--nope'/);
   assert.equal((await sigpin(['resolve'])).code, 2);
+  const badTimeout = await sigpin(['resolve', 'nginx:1', '--timeout', 'abc']);
+  assert.equal(badTimeout.code, 2);
+  assert.match(badTimeout.stderr, /--timeout must be a number of seconds/);
   assert.equal((await sigpin(['config', 'check'])).code, 2);
 });
 

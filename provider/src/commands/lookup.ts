@@ -16,9 +16,17 @@ export async function lookupCommand(route: 'resolve' | 'verify', argv: string[])
     strict: true,
   });
   if (positionals.length === 0) {
-    process.stderr.write(`usage: sigpin ${route} REF... [--config FILE]\n`);
+    process.stderr.write(`usage: sigpin ${route} REF... [--config FILE] [--timeout SECONDS]\n`);
     return 2;
   }
+  const seconds = values.timeout === undefined ? 30 : Number(values.timeout);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    process.stderr.write(
+      `sigpin ${route}: --timeout must be a number of seconds (0-3600], got "${values.timeout}"\n`
+    );
+    return 2;
+  }
+  const timeoutMs = Math.round(seconds * 1000);
   const loaded = values.config ? await loadConfigFile(values.config) : defaultConfig();
   const logger = createLogger({
     level: loaded.config.log.level === 'info' ? 'warn' : loaded.config.log.level,
@@ -26,7 +34,6 @@ export async function lookupCommand(route: 'resolve' | 'verify', argv: string[])
   });
   const runtime = await createRuntime(loaded, logger);
   try {
-    const timeoutMs = values.timeout ? Number(values.timeout) * 1000 : 30_000;
     const keys = [...new Set(positionals)];
     const outcome = await runtime.lookup.lookup(route, keys, AbortSignal.timeout(timeoutMs));
     let untrusted = false;
